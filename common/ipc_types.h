@@ -1,0 +1,133 @@
+/*
+ * ipc_types.h: every message that crosses a moat channel.
+ *
+ * Names carry the direction: L2Q = listener to queue-manager, S2Q =
+ * smtpd-session to queue-manager, Q2D = queue-manager to delivery-agent,
+ * C2Q = moatctl to queue-manager, and so on.  The comment on each type is
+ * its payload, field by field, in order (see util/ipc.h for the field
+ * encodings).  A receiver accepts only the types its peer may send in the
+ * state it is in; anything else disconnects that peer and is logged.
+ * Bump IPC_VERSION in util/ipc.h whenever a payload changes.
+ *
+ * String fields carry no NUL.  Limits the receiver enforces:
+ * MOAT_QID_MAX for queue ids, ADDR_MAILBOX_MAX (mail/addr.h) for
+ * addresses, MOAT_TEXT_MAX for reply and diagnostic texts.
+ */
+#ifndef MOAT_IPC_TYPES_H
+#define MOAT_IPC_TYPES_H
+
+#define MOAT_QID_MAX	32	/* queue id: 16 upper-case hex digits today */
+#define MOAT_TEXT_MAX	1024	/* one reply or diagnostic text */
+#define MOAT_HELO_MAX	255
+#define MOAT_NEXTHOP_MAX 300
+
+/* Body types, from the MAIL FROM BODY= parameter. */
+#define MOAT_BODY_7BIT		0
+#define MOAT_BODY_8BITMIME	1
+
+/* Transports a delivery agent serves. */
+#define MOAT_TRANSPORT_RELAY	1	/* SMTP client to the next hop */
+#define MOAT_TRANSPORT_LOCAL	2	/* maildir under run_directory */
+
+enum ipc_type {
+	IPC_NONE = 0,
+
+	/*
+	 * listener -> queue-manager, on the queue-manager's MOAT_FD_QMGR_PARENT.
+	 */
+	/* fd: the queue-manager's end of a new session channel.
+	 * u32 session pid, str client address (numeric), u32 client port,
+	 * str local address (numeric), u32 local port.  The addresses come
+	 * from accept(), so the queue-manager can check relay permission
+	 * without believing the session. */
+	IPC_L2Q_SESSION = 1,
+	/* fd: the queue-manager's end of a delivery-agent channel.
+	 * u32 agent pid, u32 transport (MOAT_TRANSPORT_*). */
+	IPC_L2Q_AGENT = 2,
+
+	/*
+	 * smtpd-session -> queue-manager.  A session may only walk
+	 * BEGIN -> DATA* -> COMMIT (or ABORT), one message at a time.
+	 */
+	/* str helo name, str sender ("" for the null sender <>),
+	 * u32 body type (MOAT_BODY_*), u64 SIZE declared (0: none),
+	 * u32 recipient count n (1 .. smtpd_recipient_limit),
+	 * n x str recipient mailbox (local@domain).
+	 * Answer: IPC_Q2S_BEGIN_OK or IPC_Q2S_FAIL. */
+	IPC_S2Q_BEGIN = 16,
+	/* blob: 1 .. IPC_DATA_CHUNK bytes of the message as it will be
+	 * stored: CRLF line ends, dot-stuffing undone, the session's own
+	 * Received: header first.  No answer. */
+	IPC_S2Q_DATA = 17,
+	/* u64 total bytes sent in IPC_S2Q_DATA for this message.
+	 * Answer, only once the message is durable on disk:
+	 * IPC_Q2S_COMMIT_OK, or IPC_Q2S_FAIL. */
+	IPC_S2Q_COMMIT = 18,
+	/* empty: forget the message in progress (client gave up, size
+	 * exceeded, bad data).  No answer. */
+	IPC_S2Q_ABORT = 19,
+
+	/*
+	 * queue-manager -> smtpd-session.
+	 */
+	/* str queue id: the id the message will have, for the Received:
+	 * header and the final reply. */
+	IPC_Q2S_BEGIN_OK = 32,
+	/* str queue id: the message and its envelope are on disk. */
+	IPC_Q2S_COMMIT_OK = 33,
+	/* u32 SMTP reply code (4xx or 5xx), str enhanced status code
+	 * ("4.3.0"), str text.  The message in progress, if any, is gone. */
+	IPC_Q2S_FAIL = 34,
+
+	/*
+	 * queue-manager -> delivery-agent.
+	 */
+	/* u64 job id, str queue id, str sender ("" for <>), u64 body size,
+	 * u32 body type, str next hop ("[host]:port" for relay, "" for
+	 * local), u32 recipient count n (1 .. 1000),
+	 * n x (u32 recipient index, str recipient mailbox). */
+	IPC_Q2D_JOB = 48,
+	/* u64 job id, u32 chunk sequence number, u32 last (1 on the final
+	 * chunk), blob data (at most IPC_DATA_CHUNK bytes; empty only for
+	 * an empty final chunk).  Answer to IPC_D2Q_FETCH. */
+	IPC_Q2D_CHUNK = 49,
+
+	/*
+	 * delivery-agent -> queue-manager.
+	 */
+	/* u64 job id, u32 chunk sequence number wanted (0, 1, 2, ...). */
+	IPC_D2Q_FETCH = 64,
+	/* u64 job id, u32 recipient index (as in the job), u32 reply code
+	 * (2xx delivered, 4xx try again, 5xx permanent; 0 when no server
+	 * answered, which counts as 4xx), str enhanced status code (may be
+	 * ""), str reply or diagnostic text (one line), str relay
+	 * ("host[address]:port", or "maildir"). */
+	IPC_D2Q_RESULT = 65,
+	/* u64 job id: every recipient of the job has had a result and the
+	 * agent is free for the next job. */
+	IPC_D2Q_DONE = 66,
+
+	/*
+	 * moatctl -> queue-manager, on the control socket.
+	 */
+	/* empty.  Answer: IPC_Q2C_ROW per queued message, then IPC_Q2C_END. */
+	IPC_C2Q_LIST = 80,
+	/* str queue id.  Answer: IPC_Q2C_ROW for the message, one
+	 * IPC_Q2C_ROW per recipient, IPC_Q2C_END; or IPC_Q2C_ERROR. */
+	IPC_C2Q_SHOW = 81,
+
+	/*
+	 * queue-manager -> moatctl.
+	 */
+	/* u32 field count n (1 .. 64), n x (str key, str value). */
+	IPC_Q2C_ROW = 96,
+	/* u32 number of rows sent. */
+	IPC_Q2C_END = 97,
+	/* str text: why the request failed (not permitted, no such id). */
+	IPC_Q2C_ERROR = 98,
+};
+
+/* The type's name for logs ("IPC_S2Q_BEGIN"), or "unknown". */
+const char *ipc_type_name(unsigned int type);
+
+#endif
