@@ -18,7 +18,7 @@
 #define MOAT_POLICY_H
 
 #include "mail/addr.h"
-#include "util/config.h"
+#include "util/conf.h"
 
 enum policy_verdict {
 	POLICY_LOCAL,		/* deliver to a maildir */
@@ -28,7 +28,7 @@ enum policy_verdict {
 };
 
 /* client_addr is the numeric address of the SMTP client. */
-enum policy_verdict policy_check_rcpt(const struct config *cfg,
+enum policy_verdict policy_check_rcpt(const struct conf *cfg,
 	    const char *client_addr, const struct mailaddr *rcpt);
 
 /*

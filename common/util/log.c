@@ -42,6 +42,22 @@ log_process_name(void)
 	return log_name;
 }
 
+/* Append formatted text at *off, never past the end of line[]. */
+__attribute__((format(printf, 4, 5))) static void
+log_append(char *line, size_t size, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*off >= size - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line + *off, size - *off, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*off += (size_t)n >= size - *off ? size - *off - 1 : (size_t)n;
+}
+
 static void
 log_vemit(const char *level, const char *fmt, va_list ap, int with_errno)
 {
@@ -49,24 +65,20 @@ log_vemit(const char *level, const char *fmt, va_list ap, int with_errno)
 	int saved_errno = errno;
 	struct timespec ts;
 	struct tm tm;
-	size_t off;
+	size_t off = 0;
 	int n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02dZ moat/%s[%ld]: %s",
+	log_append(line, sizeof(line), &off, "%04d-%02d-%02dT%02d:%02d:%02dZ moat/%s[%ld]: %s",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 	    tm.tm_sec, log_name, (long)getpid(), level);
-	off = n < 0 ? 0 : (size_t)n >= sizeof(line) ? sizeof(line) - 1 : (size_t)n;
 	n = vsnprintf(line + off, sizeof(line) - off, fmt, ap);
 	if (n > 0)
 		off += (size_t)n >= sizeof(line) - off ? sizeof(line) - off - 1 : (size_t)n;
-	if (with_errno) {
-		n = snprintf(line + off, sizeof(line) - off, ": %s", strerror(saved_errno));
-		if (n > 0)
-			off += (size_t)n >= sizeof(line) - off ? sizeof(line) - off - 1 : (size_t)n;
-	}
-	if (off >= sizeof(line) - 1)
+	if (with_errno)
+		log_append(line, sizeof(line), &off, ": %s", strerror(saved_errno));
+	if (off > sizeof(line) - 2)
 		off = sizeof(line) - 2;
 	line[off++] = '\n';
 	(void)!write(STDERR_FILENO, line, off);

@@ -1,0 +1,105 @@
+/*
+ * conf.h: moat.conf, parsed and checked.
+ *
+ * The file is a list of "name = value" lines.  '#' starts a comment at
+ * the beginning of a line; blank lines are ignored; a line that starts
+ * with white space continues the previous one.  Every name must be one of
+ * common/settings.h and may appear once.  Values are checked against the
+ * setting's type and bounds; every error is reported as
+ * "file:line: message" and parsing goes on to find the rest.
+ *
+ * Value syntax by type:
+ *   CONFT_STR       any text (leading/trailing white space removed)
+ *   CONFT_PATH      an absolute path
+ *   CONFT_INT       a decimal number
+ *   CONFT_SIZE      a number of bytes, optionally with k, M or G (x1024)
+ *   CONFT_TIME      a number with s, m, h, d or w (no unit: seconds)
+ *   CONFT_WORDS     words separated by white space or commas (lower-cased)
+ *   CONFT_DOMAINS   like CONFT_WORDS, each a valid domain name (lower-cased)
+ *   CONFT_NETWORKS  CIDR blocks: 10.0.0.0/8 2001:db8::/32 (address alone = host)
+ *   CONFT_LISTEN    ip:port or [ipv6]:port, one or more
+ *   CONFT_NEXTHOP   empty, or [address]:port (IP literal only, for now)
+ */
+#ifndef MOAT_CONF_H
+#define MOAT_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "util/netaddr.h"
+
+enum conf_type {
+	CONFT_STR, CONFT_PATH, CONFT_INT, CONFT_SIZE, CONFT_TIME, CONFT_WORDS,
+	CONFT_DOMAINS, CONFT_NETWORKS, CONFT_LISTEN, CONFT_NEXTHOP
+};
+
+enum conf_key {
+#define S(id, name, type, def, min, max, doc) CONF_##id,
+#include "settings.h"
+#undef S
+	CONF_NSETTINGS
+};
+
+struct conf_words {
+	char	**v;
+	size_t	  n;
+};
+
+struct conf_value {
+	enum conf_type	 type;
+	int		 line;		/* where it was set; 0 = default */
+	char		*text;		/* the value as written */
+	long long	 num;		/* CONFT_INT, CONFT_SIZE, CONFT_TIME */
+	struct conf_words words;		/* CONFT_WORDS, CONFT_DOMAINS */
+	struct netlist	 nets;		/* CONFT_NETWORKS */
+	struct sockaddr_storage *addrs;	/* CONFT_LISTEN, CONFT_NEXTHOP */
+	size_t		 naddrs;
+};
+
+struct conf {
+	char		*source;	/* file name, for messages */
+	struct conf_value v[CONF_NSETTINGS];
+};
+
+struct conf_setting_info {
+	const char	*name;
+	enum conf_type	 type;
+	const char	*def;
+	long long	 min, max;
+	const char	*doc;
+};
+
+/* The declaration of setting k. */
+const struct conf_setting_info *conf_setting(enum conf_key k);
+
+/*
+ * Parse text of length len (from file "source") into a fresh *cfgp.
+ * Errors go to errout one per line as "source:line: message"; the return
+ * value is the number of errors (0: *cfgp is valid; otherwise *cfgp is
+ * NULL).  Never exits.
+ */
+int	conf_parse(const char *source, const char *text, size_t len,
+	    struct conf **cfgp, FILE *errout);
+/* Read and parse a file; unreadable files are one error. */
+int	conf_load_file(const char *path, struct conf **cfgp, FILE *errout);
+/* Read and parse the text behind a descriptor (the memfd at fd 3). */
+int	conf_load_fd(int fd, const char *source, struct conf **cfgp, FILE *errout);
+void	conf_free(struct conf *cfg);
+
+/* Print every setting as "name = value", defaults included. */
+void	conf_print(const struct conf *cfg, FILE *out);
+
+static inline const char *conf_str(const struct conf *c, enum conf_key k) { return c->v[k].text; }
+static inline long long conf_num(const struct conf *c, enum conf_key k) { return c->v[k].num; }
+static inline const struct conf_words *conf_words(const struct conf *c, enum conf_key k) { return &c->v[k].words; }
+static inline const struct netlist *conf_nets(const struct conf *c, enum conf_key k) { return &c->v[k].nets; }
+
+/* True if word (compared case-insensitively) is in the list. */
+int	conf_words_has(const struct conf_words *w, const char *word);
+
+/* myhostname, or the system's host name when it is empty. */
+const char *conf_myhostname(const struct conf *c);
+
+#endif
