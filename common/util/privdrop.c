@@ -60,11 +60,16 @@ priv_verify(const struct priv_spec *spec, char *err, size_t errlen)
 int
 priv_drop(const struct priv_spec *spec, char *err, size_t errlen)
 {
-	if (spec->chroot_dir != NULL) {
+	if (spec->chroot_dir != NULL && geteuid() == 0) {
 		if (chroot(spec->chroot_dir) == -1)
 			return priv_err(err, errlen, "chroot");
 		if (chdir("/") == -1)
 			return priv_err(err, errlen, "chdir /");
+	} else if (spec->chroot_dir != NULL) {
+		/* Unprivileged: no chroot, but the same working directory,
+		 * so that relative paths mean the same in both modes. */
+		if (chdir(spec->chroot_dir) == -1)
+			return priv_err(err, errlen, "chdir");
 	}
 	if (spec->uid != (uid_t)-1) {
 		if (setgroups(0, NULL) == -1)

@@ -9,8 +9,9 @@
  *   PR_SET_DUMPABLE 0, PR_SET_NO_NEW_PRIVS 1
  * The caller opens whatever it needs before, and installs its seccomp
  * filter (sandbox_apply) right after.  Started by an ordinary user, a
- * process passes uid (uid_t)-1 and chroot_dir NULL and only the last
- * steps apply.
+ * process passes uid (uid_t)-1; chroot_dir then only becomes the working
+ * directory (chroot needs root), so relative paths such as "queue.db"
+ * mean the same in both modes.
  */
 #ifndef MOAT_PRIVDROP_H
 #define MOAT_PRIVDROP_H
