@@ -61,6 +61,8 @@ struct conf_value {
 struct conf {
 	char		*source;	/* file name, for messages */
 	struct conf_value v[CONF_NSETTINGS];
+	char		*hostname;	/* gethostname() at parse time, for
+					   conf_myhostname() in a sandbox */
 };
 
 struct conf_setting_info {

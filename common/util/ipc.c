@@ -323,8 +323,12 @@ ipc_recv(int sock, uint8_t *buf, struct ipc_frame *f, const char **why)
 	fd = ipc_take_fds(&mh);
 	if (n == 0 && fd == -1)
 		return 0;
-	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+	if (mh.msg_flags & MSG_TRUNC) {
 		*why = "message truncated: larger than the maximum";
+		goto bad;
+	}
+	if (mh.msg_flags & MSG_CTRUNC) {
+		*why = "control data truncated: too many descriptors";
 		goto bad;
 	}
 	if (ipc_frame_decode(buf, (size_t)n, f, why) == -1)

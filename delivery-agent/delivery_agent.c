@@ -1,0 +1,181 @@
+/*
+ * delivery_agent.c: the delivery agent, one binary for two transports.
+ *
+ *   delivery-agent -T relay|local -u UID -g GID [-t CHROOT] [-d] [-n NAME]
+ *
+ * moatd starts it with "-T TRANSPORT" as the first two arguments (this
+ * program's own option: which of the two jobs it does); everything after
+ * them is the common child argument list of proc.h, parsed by
+ * priv_parse_child_args().
+ *
+ *   relay  role "delivery-agent": relay_user, chroot run_directory/empty,
+ *          SMTP client to the next hop (smtp_client.c)
+ *   local  role "local-delivery": local_user, chroot run_directory/maildir,
+ *          maildir delivery (local.c)
+ *
+ * Descriptors: 3 the configuration memfd, 4 the SEQPACKET channel to the
+ * queue-manager (proc.h).  After the privilege drop and the seccomp filter
+ * it takes one job at a time from the queue-manager, delivers it, and
+ * answers with the results (job.h), until the channel closes (exit 0).  A
+ * malformed message from the queue-manager ends the process (exit 1):
+ * moatd logs it and starts a fresh agent.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipc_types.h"
+#include "job.h"
+#include "local.h"
+#include "proc.h"
+#include "sandbox.h"
+#include "smtp_client.h"
+#include "util/conf.h"
+#include "util/log.h"
+#include "util/privdrop.h"
+#include "util/xmalloc.h"
+
+struct delivery_agent {
+	int			 transport;	/* MOAT_TRANSPORT_* */
+	const char		*role;
+	char			 hostname[MOAT_HELO_MAX + 1];
+	struct smtp_client_opts	 relay;
+	struct local_opts	 local;
+};
+
+/* "-T relay|local" in argv[1..2]; the transport, or -1. */
+static int
+delivery_agent_transport(int argc, char **argv)
+{
+	if (argc < 3 || strcmp(argv[1], "-T") != 0)
+		return -1;
+	if (strcmp(argv[2], "relay") == 0)
+		return MOAT_TRANSPORT_RELAY;
+	if (strcmp(argv[2], "local") == 0)
+		return MOAT_TRANSPORT_LOCAL;
+	return -1;
+}
+
+/* Read the settings this process uses; fd 3 is closed afterwards. */
+static void
+delivery_agent_config(struct delivery_agent *da, const char *config_name)
+{
+	struct conf *cfg;
+
+	if (conf_load_fd(MOAT_FD_CONFIG, config_name, &cfg, stderr) != 0)
+		log_fatal("event=config status=invalid");
+	/* conf_myhostname may ask the kernel (uname): before the sandbox. */
+	strlcpy_m(da->hostname, conf_myhostname(cfg), sizeof(da->hostname));
+	da->relay.helo_name = da->hostname;
+	da->relay.connect_timeout_ms =
+	    (int)conf_num(cfg, CONF_RELAY_CONNECT_TIMEOUT) * 1000;
+	da->relay.timeout_ms = (int)conf_num(cfg, CONF_RELAY_TIMEOUT) * 1000;
+	da->local.hostname = da->hostname;
+	conf_free(cfg);
+	close(MOAT_FD_CONFIG);
+}
+
+/* The channel must block: every exchange with the queue-manager waits. */
+static void
+delivery_agent_channel(void)
+{
+	int fl;
+
+	if ((fl = fcntl(MOAT_FD_AGENT_QUEUE, F_GETFL)) == -1)
+		log_fatal("no queue-manager channel on fd %d: %s",
+		    MOAT_FD_AGENT_QUEUE, strerror(errno));
+	if ((fl & O_NONBLOCK) &&
+	    fcntl(MOAT_FD_AGENT_QUEUE, F_SETFL, fl & ~O_NONBLOCK) == -1)
+		log_fatal("fcntl: %s", strerror(errno));
+}
+
+static void
+delivery_agent_confine(const struct delivery_agent *da, struct priv_spec *spec)
+{
+	const struct sandbox_rule *rules;
+	char err[256];
+	size_t n;
+
+	spec->no_new_procs = 1;
+	spec->no_file_writes = da->transport == MOAT_TRANSPORT_RELAY;
+	if (priv_drop(spec, err, sizeof(err)) == -1)
+		log_fatal("privilege drop: %s", err);
+	rules = delivery_sandbox_rules(da->transport, &n);
+	if (sandbox_apply(da->role, rules, n, err, sizeof(err)) == -1)
+		log_fatal("sandbox: %s", err);
+}
+
+/* Serve jobs until the queue-manager closes the channel. */
+static int
+delivery_agent_loop(const struct delivery_agent *da)
+{
+	struct job j;
+	int r;
+
+	job_init(&j, MOAT_FD_AGENT_QUEUE);
+	for (;;) {
+		if ((r = job_recv(&j)) == 0) {
+			log_debug("event=exit reason=\"channel closed\"");
+			return 0;
+		}
+		if (r == -1)
+			break;
+		log_debug("id=%s job=%llu nrcpt=%zu size=%llu", j.qid,
+		    (unsigned long long)j.id, j.nrcpt, (unsigned long long)j.size);
+		if (da->transport == MOAT_TRANSPORT_RELAY)
+			r = smtp_client_deliver(&j, &da->relay);
+		else
+			r = local_deliver(&j, &da->local);
+		if (r == -1 || job_finish(&j) == -1)
+			break;
+		job_clear(&j);
+	}
+	if (j.qid[0] != '\0')
+		log_warn("id=%s queue-manager channel: %s", j.qid, j.err);
+	else
+		log_warn("queue-manager channel: %s", j.err);
+	return 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct delivery_agent da;
+	struct priv_spec spec;
+	const char *config_name;
+	char err[256];
+	char **args;
+	int debug, i;
+
+	memset(&da, 0, sizeof(da));
+	da.transport = delivery_agent_transport(argc, argv);
+	da.role = proc_info(da.transport == MOAT_TRANSPORT_LOCAL ?
+	    PROC_LOCAL : PROC_RELAY)->name;
+	log_init(da.role, 0);
+	if (da.transport == -1)
+		log_fatal("usage: %s -T relay|local -u UID -g GID [-t CHROOT] "
+		    "[-d] [-n NAME] (started by moatd only)",
+		    argc > 0 ? argv[0] : "delivery-agent");
+	/* priv_parse_child_args() wants argv[0] followed by its options. */
+	args = xcalloc((size_t)argc - 1, sizeof(*args));
+	args[0] = argv[0];
+	for (i = 3; i < argc; i++)
+		args[i - 2] = argv[i];
+	if (priv_parse_child_args(argc - 2, args, &spec, &debug, &config_name,
+	    err, sizeof(err)) == -1)
+		log_fatal("%s", err);
+	free(args);
+	log_set_debug(debug);
+	delivery_agent_config(&da, config_name);
+	delivery_agent_channel();
+	signal(SIGPIPE, SIG_IGN);
+	delivery_agent_confine(&da, &spec);
+	log_debug("event=start transport=%s", argv[2]);
+	return delivery_agent_loop(&da);
+}

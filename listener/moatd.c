@@ -1,0 +1,457 @@
+/*
+ * moatd.c: the listener, parent of every moat process.
+ *
+ *   moatd [-d] [-n] [-f CONFIG] [-L LIBEXECDIR]
+ *
+ * Start-up, in this order: read and check the configuration; as root,
+ * resolve the users of the process table; create run_directory and its
+ * subdirectories; bind the listening sockets and the control socket; put
+ * the configuration into a sealed memfd; drop every capability but the
+ * four the children need; no_new_privs; the listener's seccomp filter.
+ * Then start the queue-manager and the delivery agents and loop:
+ * accept, spawn a session per client, reap and restart children.
+ *
+ * moatd stays in the foreground and logs to standard error; a service
+ * manager captures it.  There is no daemon mode and no syslog of its own.
+ *
+ * The event loop is poll(2) over a handful of descriptors (the
+ * listening sockets, a signalfd, the queue-manager channel while it has
+ * a backlog) with the nearest restart time as timeout.  moatd holds no
+ * per-client state beyond a pid, so an event library would add nothing
+ * but system calls that the seccomp filter, which every child inherits
+ * as its outer bound, would have to allow.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "moatd.h"
+#include "util/log.h"
+#include "util/xmalloc.h"
+
+#define MOATD_CONFIG_MAX	(1024 * 1024)
+#define MOATD_STOP_GRACE_MS	10000	/* SIGTERM to SIGKILL at shutdown */
+#define MOATD_KILL_WAIT_MS	5000	/* after SIGKILL, before giving up */
+
+static void __attribute__((noreturn))
+moatd_usage(void)
+{
+	fprintf(stderr, "usage: moatd [-d] [-n] [-f CONFIG] [-L LIBEXECDIR]\n");
+	exit(1);
+}
+
+int64_t
+moatd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Descriptors 0-2 must be open, or a socket could land on them. */
+static void
+moatd_fix_stdio(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= STDERR_FILENO)
+		;
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+/* -n: check the file and print the configuration in effect. */
+static int __attribute__((noreturn))
+moatd_check(const char *path)
+{
+	struct conf *cfg;
+
+	if (conf_load_file(path, &cfg, stderr) != 0)
+		exit(1);
+	conf_print(cfg, stdout);
+	conf_free(cfg);
+	exit(fflush(stdout) == 0 ? 0 : 1);
+}
+
+/* The bytes of the configuration file, which are checked and then sealed. */
+static char *
+moatd_read_config(const char *path, size_t *lenp)
+{
+	struct stat st;
+	size_t off = 0;
+	char *text;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		log_fatal("%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+		log_fatal("%s: not a regular file", path);
+	if (st.st_size > MOATD_CONFIG_MAX)
+		log_fatal("%s: larger than %d bytes", path, MOATD_CONFIG_MAX);
+	text = xmalloc((size_t)st.st_size + 1);
+	for (;;) {
+		ssize_t n = read(fd, text + off, (size_t)st.st_size + 1 - off);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			log_fatal("%s: read: %s", path, strerror(errno));
+		if (n == 0)
+			break;
+		off += (size_t)n;
+		if (off > (size_t)st.st_size)
+			log_fatal("%s: changed while being read", path);
+	}
+	close(fd);
+	text[off] = '\0';
+	*lenp = off;
+	return text;
+}
+
+/* As root: the ids of every role's user, and the admin group. */
+static void
+moatd_resolve_users(struct moatd *m)
+{
+	enum proc_role role;
+	struct group *gr;
+
+	for (role = 0; role < PROC_NROLES; role++) {
+		const struct proc_info *pi = proc_info(role);
+		struct moatd_role *r = &m->role[role];
+		struct passwd *pw;
+
+		r->uid = (uid_t)-1;
+		r->gid = (gid_t)-1;
+		if (pi->user_setting == NULL)
+			continue;
+		r->user = conf_str(m->cfg, role == PROC_SESSION ? CONF_SMTPD_USER :
+		    role == PROC_QMGR ? CONF_QUEUE_USER :
+		    role == PROC_RELAY ? CONF_RELAY_USER : CONF_LOCAL_USER);
+		if ((pw = getpwnam(r->user)) == NULL)
+			log_fatal("user %s (%s) does not exist: create it with "
+			    "`useradd --system --no-create-home --shell "
+			    "/usr/sbin/nologin %s` (the set-up script creates "
+			    "moat's users)", r->user, pi->user_setting, r->user);
+		if (pw->pw_uid == 0 || pw->pw_gid == 0)
+			log_fatal("user %s (%s) has uid or gid 0: each moat process "
+			    "needs an unprivileged user of its own", r->user,
+			    pi->user_setting);
+		r->uid = pw->pw_uid;
+		r->gid = pw->pw_gid;
+	}
+	m->role[PROC_LISTENER].uid = 0;
+	m->role[PROC_LISTENER].gid = 0;
+	if ((gr = getgrnam(conf_str(m->cfg, CONF_ADMIN_GROUP))) != NULL)
+		m->admin_gid = gr->gr_gid;
+	else
+		log_warn("group %s (admin_group) does not exist: only root may use "
+		    "moatctl; create it with `groupadd --system %s`",
+		    conf_str(m->cfg, CONF_ADMIN_GROUP), conf_str(m->cfg, CONF_ADMIN_GROUP));
+}
+
+/* Started by an ordinary user: every child keeps that user. */
+static void
+moatd_unprivileged_roles(struct moatd *m)
+{
+	enum proc_role role;
+
+	for (role = 0; role < PROC_NROLES; role++) {
+		m->role[role].uid = (uid_t)-1;
+		m->role[role].gid = (gid_t)-1;
+	}
+}
+
+/* Signals arrive as reads on a signalfd, so the loop handles them in order. */
+static int
+moatd_signals(void)
+{
+	sigset_t set;
+	int fd;
+
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		log_fatal("signal SIGPIPE: %s", strerror(errno));
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		log_fatal("sigprocmask: %s", strerror(errno));
+	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		log_fatal("signalfd: %s", strerror(errno));
+	return fd;
+}
+
+/* Give up what moatd no longer needs; the filter comes last. */
+static void
+moatd_confine(struct moatd *m)
+{
+	char err[256];
+
+	if (m->privileged) {
+		/* Children start with gid 0 and no extra groups: gid 0 is what
+		 * lets them search queue/ and maildir/ (see rundir.c). */
+		if (setgroups(0, NULL) == -1 || setresgid(0, 0, 0) == -1)
+			log_fatal("setgroups/setresgid 0: %s", strerror(errno));
+		if (caps_drop(err, sizeof(err)) == -1)
+			log_fatal("capabilities: %s", err);
+		log_info("capabilities=%s (bounding, permitted, effective)",
+		    caps_kept_names());
+	} else if (sandbox_available())
+		log_warn("running unprivileged (uid %ld): no per-process users, no "
+		    "chroot, no capability drop; seccomp and no_new_privs are on",
+		    (long)getuid());
+	else
+		log_warn("running unprivileged (uid %ld): no per-process users, no "
+		    "chroot, no capability drop, no seccomp; no_new_privs is on",
+		    (long)getuid());
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		log_fatal("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+	if (sandbox_apply("listener", listener_sandbox, listener_sandbox_len,
+	    err, sizeof(err)) == -1)
+		log_fatal("sandbox: %s", err);
+}
+
+/* Everything before the first child: see the top of this file. */
+static void
+moatd_setup(struct moatd *m, const char *text, size_t len)
+{
+	char err[512];
+
+	m->privileged = geteuid() == 0;
+	if (!sandbox_available())
+		log_warn("THIS BUILD HAS NO SECCOMP FILTERS (--disable-sandbox): it "
+		    "is for sanitizer testing only; never run it on a real host");
+	if (m->privileged)
+		moatd_resolve_users(m);
+	else
+		moatd_unprivileged_roles(m);
+	m->hostname = xstrdup(conf_myhostname(m->cfg));
+	m->rundir = conf_str(m->cfg, CONF_RUN_DIRECTORY);
+	if (spawn_check_binaries(m->libexecdir, err, sizeof(err)) == -1 ||
+	    rundir_setup(m, err, sizeof(err)) == -1 ||
+	    sockets_listen(m, err, sizeof(err)) == -1 ||
+	    sockets_control(m, err, sizeof(err)) == -1)
+		log_fatal("%s", err);
+	if ((m->cfg_fd = sockets_config_memfd(text, len, err, sizeof(err))) == -1)
+		log_fatal("%s", err);
+	if ((m->devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+		log_fatal("/dev/null: %s", strerror(errno));
+}
+
+struct moatd_loop {
+	int	 sigfd;
+	int	 stopping;
+	int	 killed;
+	int64_t	 deadline;	/* while stopping: next escalation */
+};
+
+/* SIGTERM/SIGINT: stop accepting, ask every child to stop. */
+static void
+moatd_begin_stop(struct moatd *m, struct moatd_loop *lp, int sig, int64_t now)
+{
+	size_t i;
+
+	if (lp->stopping)
+		return;
+	log_info("signal=%s: stopping, waiting up to %ds for children",
+	    sigabbrev_np(sig), MOATD_STOP_GRACE_MS / 1000);
+	lp->stopping = 1;
+	lp->deadline = now + MOATD_STOP_GRACE_MS;
+	for (i = 0; i < m->nlisten; i++)
+		close(m->listen_fd[i]);
+	m->nlisten = 0;
+	qchan_close(m);
+	supervise_stop_all(SIGTERM);
+}
+
+static void
+moatd_read_signals(struct moatd *m, struct moatd_loop *lp, int64_t now)
+{
+	struct signalfd_siginfo si;
+
+	while (read(lp->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			supervise_reap(m, now);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			moatd_begin_stop(m, lp, (int)si.ssi_signo, now);
+			break;
+		case SIGHUP:
+			log_info("signal=HUP: configuration reload is not "
+			    "implemented; ignored (restart moatd to apply changes)");
+			break;
+		}
+	}
+	/* A SIGCHLD may be merged with one read earlier: reap regardless. */
+	supervise_reap(m, now);
+}
+
+/* While stopping: SIGKILL after the grace time, give up after that. */
+static int
+moatd_stop_progress(struct moatd_loop *lp, int64_t now)
+{
+	if (supervise_children() == 0)
+		return 1;
+	if (now < lp->deadline)
+		return 0;
+	if (!lp->killed) {
+		log_warn("children=%zu still running after %ds: SIGKILL",
+		    supervise_children(), MOATD_STOP_GRACE_MS / 1000);
+		supervise_stop_all(SIGKILL);
+		lp->killed = 1;
+		lp->deadline = now + MOATD_KILL_WAIT_MS;
+		return 0;
+	}
+	log_warn("children=%zu not reaped after SIGKILL: exiting anyway",
+	    supervise_children());
+	return 1;
+}
+
+/* The poll timeout: until the nearest timer, or forever. */
+static int
+moatd_timeout(const struct moatd *m, const struct moatd_loop *lp, int64_t now)
+{
+	int64_t t = supervise_next_deadline(now);
+
+	if (lp->stopping && (t == -1 || lp->deadline < t))
+		t = lp->deadline;
+	if (m->accept_paused_until > now && (t == -1 || m->accept_paused_until < t))
+		t = m->accept_paused_until;
+	if (t == -1)
+		return -1;
+	if (t <= now)
+		return 0;
+	return t - now > 60000 ? 60000 : (int)(t - now);
+}
+
+/* The queue-manager channel: writable again, or hung up. */
+static void
+moatd_qchan_event(struct moatd *m, short revents, int64_t now)
+{
+	if (revents & (POLLHUP | POLLERR | POLLNVAL)) {
+		log_warn("child=queue-manager channel closed: restarting it");
+		supervise_qmgr_lost(m, now);
+	} else if (revents & POLLOUT)
+		qchan_flush(m);
+}
+
+static void __attribute__((noreturn))
+moatd_loop(struct moatd *m, struct moatd_loop *lp)
+{
+	struct pollfd *pfd = xreallocarray(NULL, m->nlisten + 2, sizeof(*pfd));
+
+	for (;;) {
+		int64_t now = moatd_now_ms();
+		size_t i, n = 0, first_listen;
+		int qidx = -1;
+
+		pfd[n].fd = lp->sigfd;
+		pfd[n++].events = POLLIN;
+		if (m->qmgr_chan != -1) {
+			qidx = (int)n;
+			pfd[n].fd = m->qmgr_chan;
+			pfd[n++].events = qchan_pending() ? POLLOUT : 0;
+		}
+		first_listen = n;
+		if (m->accept_paused_until <= now)
+			for (i = 0; i < m->nlisten; i++) {
+				pfd[n].fd = m->listen_fd[i];
+				pfd[n++].events = POLLIN;
+			}
+		if (poll(pfd, n, moatd_timeout(m, lp, now)) == -1 && errno != EINTR)
+			log_fatal("poll: %s", strerror(errno));
+		now = moatd_now_ms();
+		if (pfd[0].revents & POLLIN)
+			moatd_read_signals(m, lp, now);
+		if (qidx != -1 && pfd[qidx].revents != 0 && m->qmgr_chan == pfd[qidx].fd)
+			moatd_qchan_event(m, pfd[qidx].revents, now);
+		for (i = first_listen; i < n && !lp->stopping; i++)
+			if (pfd[i].revents & POLLIN)
+				accept_ready(m, pfd[i].fd, now);
+		supervise_timers(m, now);
+		if (lp->stopping && moatd_stop_progress(lp, now))
+			break;
+	}
+	if (unlink(m->control_path) == -1)
+		log_warnx("%s: unlink", m->control_path);
+	log_info("stopped");
+	exit(0);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct moatd m;
+	struct moatd_loop lp;
+	char *text;
+	size_t len;
+	int ch, check = 0;
+
+	moatd_fix_stdio();
+	memset(&m, 0, sizeof(m));
+	m.cfg_path = MOAT_SYSCONFDIR "/moat.conf";
+	m.libexecdir = MOAT_LIBEXECDIR;
+	m.qmgr_chan = m.control_fd = m.cfg_fd = m.devnull = -1;
+	m.admin_gid = (gid_t)-1;
+	while ((ch = getopt(argc, argv, "dnf:L:")) != -1) {
+		switch (ch) {
+		case 'd':
+			m.debug = 1;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'f':
+			m.cfg_path = optarg;
+			break;
+		case 'L':
+			m.libexecdir = optarg;
+			break;
+		default:
+			moatd_usage();
+		}
+	}
+	if (optind != argc)
+		moatd_usage();
+	log_init("moatd", m.debug);
+	if (check)
+		moatd_check(m.cfg_path);
+
+	text = moatd_read_config(m.cfg_path, &len);
+	if (conf_parse(m.cfg_path, text, len, &m.cfg, stderr) != 0)
+		log_fatal("%s: configuration has errors (see above; moatd -n "
+		    "checks a file)", m.cfg_path);
+	umask(022);
+	moatd_setup(&m, text, len);
+	free(text);
+
+	memset(&lp, 0, sizeof(lp));
+	lp.sigfd = moatd_signals();
+	moatd_confine(&m);
+	log_info("started: pid=%ld config=%s libexec=%s run_directory=%s "
+	    "smtpd_max_sessions=%lld smtpd_client_limit=%lld delivery_agents=%lld",
+	    (long)getpid(), m.cfg_path, m.libexecdir, m.rundir,
+	    conf_num(m.cfg, CONF_SMTPD_MAX_SESSIONS),
+	    conf_num(m.cfg, CONF_SMTPD_CLIENT_LIMIT),
+	    conf_num(m.cfg, CONF_DELIVERY_AGENTS));
+	supervise_init(&m);
+	supervise_start_all(&m, moatd_now_ms());
+	moatd_loop(&m, &lp);
+}

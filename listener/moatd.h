@@ -1,0 +1,119 @@
+/*
+ * moatd.h: the listener's state, shared by its files.
+ *
+ * moatd.c     command line, start-up order, the event loop and signals
+ * rundir.c    run_directory and its subdirectories
+ * sockets.c   listening sockets, control socket, configuration memfd
+ * caps.c      capability bounding set and capability sets (libcap)
+ * spawn.c     fork + exec of every child, driven by common/proc.h
+ * accept.c    a new client: limits, the session, the 421 refusal
+ * supervise.c child table: sessions, queue-manager, agents, back-off
+ * qchan.c     the channel to the queue-manager and its send queue
+ * sandbox.c   the listener's seccomp table
+ */
+#ifndef MOAT_MOATD_H
+#define MOAT_MOATD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "proc.h"
+#include "util/conf.h"
+#include "util/sandbox.h"
+
+#define MOATD_ADDR_MAX	64	/* a numeric IPv4 or IPv6 address */
+
+/* Ids and directory of one role. */
+struct moatd_role {
+	uid_t		 uid;		/* (uid_t)-1 when unprivileged */
+	gid_t		 gid;
+	const char	*user;		/* from the role's user setting */
+	char		*chroot_dir;	/* absolute path under run_directory */
+};
+
+struct moatd {
+	struct conf	*cfg;
+	const char	*cfg_path;
+	const char	*libexecdir;
+	int		 debug;
+	int		 privileged;	/* started as root */
+
+	struct moatd_role role[PROC_NROLES];
+	gid_t		 admin_gid;	/* (gid_t)-1: group missing or unprivileged */
+	const char	*rundir;
+	char		*control_path;
+
+	int		 cfg_fd;	/* sealed memfd with the configuration */
+	int		 devnull;
+	int		*listen_fd;
+	size_t		 nlisten;
+	int		 control_fd;
+	int		 qmgr_chan;	/* our end of the queue-manager channel, or -1 */
+	const char	*hostname;	/* myhostname, resolved at start-up */
+	int64_t		 accept_paused_until;	/* out of descriptors: wait */
+};
+
+/* One child that is not a session: the queue-manager or an agent. */
+enum sup_state {
+	SUP_RUNNING,
+	SUP_WAIT_TIMER,		/* restart at next_start */
+	SUP_WAIT_QMGR,		/* an agent waiting for a queue-manager */
+	SUP_DONE		/* shutting down: not restarted */
+};
+
+/* rundir.c */
+int	rundir_setup(struct moatd *m, char *err, size_t errlen);
+
+/* sockets.c */
+int	sockets_listen(struct moatd *m, char *err, size_t errlen);
+int	sockets_control(struct moatd *m, char *err, size_t errlen);
+int	sockets_config_memfd(const char *text, size_t len, char *err, size_t errlen);
+void	sockets_addr(const struct sockaddr *sa, char *addr, size_t addrsz,
+	    unsigned int *port);
+
+/* caps.c */
+int	caps_drop(char *err, size_t errlen);
+const char *caps_kept_names(void);
+
+/* spawn.c */
+pid_t	spawn_child(const struct moatd *m, enum proc_role role, int fd4, int fd5);
+int	spawn_check_binaries(const char *libexecdir, char *err, size_t errlen);
+
+/* accept.c */
+void	accept_ready(struct moatd *m, int lfd, int64_t now);
+
+/* qchan.c */
+int	qchan_open(struct moatd *m, int *child_end);
+void	qchan_close(struct moatd *m);
+void	qchan_queue(struct moatd *m, const uint8_t *msg, size_t len, int fd);
+void	qchan_flush(struct moatd *m);
+int	qchan_pending(void);
+int	qchan_session(struct moatd *m, pid_t pid, int qfd, const char *caddr,
+	    unsigned int cport, const char *laddr, unsigned int lport);
+int	qchan_agent(struct moatd *m, pid_t pid, enum proc_role role, int qfd);
+
+/* supervise.c */
+void	supervise_init(struct moatd *m);
+void	supervise_start_all(struct moatd *m, int64_t now);
+void	supervise_reap(struct moatd *m, int64_t now);
+void	supervise_timers(struct moatd *m, int64_t now);
+int64_t	supervise_next_deadline(int64_t now);
+int	supervise_qmgr_running(void);
+void	supervise_qmgr_lost(struct moatd *m, int64_t now);
+void	supervise_add_session(pid_t pid, const char *addr);
+size_t	supervise_sessions(void);
+size_t	supervise_sessions_from(const char *addr);
+void	supervise_stop_all(int sig);
+size_t	supervise_children(void);
+const char *supervise_describe_status(int status, char *buf, size_t bufsz);
+
+/* sandbox.c */
+extern const struct sandbox_rule listener_sandbox[];
+extern const size_t listener_sandbox_len;
+
+/* moatd.c */
+int64_t	moatd_now_ms(void);
+
+#endif

@@ -1,0 +1,218 @@
+/*
+ * spawn.c: start one child, as common/proc.h describes it.
+ *
+ * Every child is fork + exec of a fresh binary (so each gets its own
+ * address space and ASLR layout) with its descriptors at the fixed
+ * numbers of proc.h and nothing else open:
+ *   0, 1  /dev/null        2  moatd's standard error (the log)
+ *   3     the sealed configuration memfd
+ *   4, 5  per role (client socket, channels, control socket)
+ * and the arguments
+ *   <name> [-T relay|local] -u UID -g GID -t CHROOT [-d] -n CONFIG
+ * The child starts with default signal dispositions and an empty mask
+ * (moatd blocks the signals it reads through a signalfd, and blocked
+ * masks and ignored signals survive exec), in a session of its own.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "moatd.h"
+#include "util/log.h"
+#include "util/xmalloc.h"
+
+#define SPAWN_ARGV_MAX	16
+
+/* The delivery-agent binary serves one transport, named by -T. */
+static const char *
+spawn_transport(enum proc_role role)
+{
+	switch (role) {
+	case PROC_RELAY:
+		return "relay";
+	case PROC_LOCAL:
+		return "local";
+	default:
+		return NULL;
+	}
+}
+
+/* Close every descriptor from lowfd up. */
+static void
+spawn_close_from(int lowfd)
+{
+	long max, fd;
+
+	if (close_range((unsigned int)lowfd, ~0U, 0) == 0)
+		return;
+	/* Kernels before 5.9 have no close_range. */
+	max = sysconf(_SC_OPEN_MAX);
+	for (fd = lowfd; fd < (max > 0 ? max : 1024); fd++)
+		(void)close((int)fd);
+}
+
+/*
+ * Put the descriptors in src[] at their numbers 0..5 (2 is left as it
+ * is; -1 leaves that number closed).  Every source is first copied above
+ * the fixed range, so a source that sits on another's target number
+ * cannot be overwritten before it is moved.
+ */
+static int
+spawn_place_fds(const int src[MOAT_FD_FIRST_FREE])
+{
+	int tmp[MOAT_FD_FIRST_FREE];
+	int i;
+
+	for (i = 0; i < MOAT_FD_FIRST_FREE; i++) {
+		tmp[i] = -1;
+		if (i == STDERR_FILENO || src[i] < 0)
+			continue;
+		if ((tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, MOAT_FD_FIRST_FREE)) == -1)
+			return -1;
+	}
+	for (i = 0; i < MOAT_FD_FIRST_FREE; i++) {
+		if (i == STDERR_FILENO)
+			continue;
+		if (tmp[i] < 0)
+			(void)close(i);
+		else if (dup2(tmp[i], i) == -1)
+			return -1;
+	}
+	/* Our own standard error may have been opened close-on-exec. */
+	return fcntl(STDERR_FILENO, F_SETFD, 0);
+}
+
+/* Default dispositions and an empty mask, as a freshly started program has. */
+static void
+spawn_reset_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+	int sig;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)sigaction(sig, &sa, NULL);
+	}
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* In the forked child: arrange descriptors and signals, then exec. */
+static void __attribute__((noreturn))
+spawn_exec(const char *name, const char *path, char *const argv[],
+    const int src[MOAT_FD_FIRST_FREE])
+{
+	spawn_reset_signals();
+	/* Its own session: a ^C or hang-up on moatd's terminal reaches moatd
+	 * only, which then stops the children in order. */
+	(void)setsid();
+	if (spawn_place_fds(src) == -1) {
+		log_warnx("child=%s descriptors", name);
+		_exit(127);
+	}
+	spawn_close_from(MOAT_FD_FIRST_FREE);
+	execv(path, argv);
+	log_warnx("child=%s exec %s", name, path);
+	_exit(127);
+}
+
+/* Descriptors 0..5 of a child of this role. */
+static void
+spawn_fds(const struct moatd *m, int fd4, int fd5, int src[MOAT_FD_FIRST_FREE])
+{
+	src[STDIN_FILENO] = m->devnull;
+	src[STDOUT_FILENO] = m->devnull;
+	src[STDERR_FILENO] = STDERR_FILENO;
+	src[MOAT_FD_CONFIG] = m->cfg_fd;
+	src[4] = fd4;
+	src[5] = fd5;
+}
+
+/*
+ * Fork and exec the child of this role with fd4 and fd5 as its
+ * descriptors 4 and 5 (-1: none).  The caller keeps and closes its own
+ * copies.  Returns the pid, or -1 (logged).
+ */
+pid_t
+spawn_child(const struct moatd *m, enum proc_role role, int fd4, int fd5)
+{
+	const struct proc_info *pi = proc_info(role);
+	const struct moatd_role *r = &m->role[role];
+	const char *argv[SPAWN_ARGV_MAX], *transport;
+	int src[MOAT_FD_FIRST_FREE];
+	char uid[24], gid[24], *path;
+	size_t n = 0;
+	pid_t pid;
+
+	snprintf(uid, sizeof(uid), "%ld", m->privileged ? (long)r->uid : -1L);
+	snprintf(gid, sizeof(gid), "%ld", m->privileged ? (long)r->gid : -1L);
+	path = xasprintf("%s/%s", m->libexecdir, pi->binary);
+	argv[n++] = pi->name;
+	if ((transport = spawn_transport(role)) != NULL) {
+		argv[n++] = "-T";
+		argv[n++] = transport;
+	}
+	argv[n++] = "-u";
+	argv[n++] = uid;
+	argv[n++] = "-g";
+	argv[n++] = gid;
+	argv[n++] = "-t";
+	argv[n++] = r->chroot_dir;
+	if (m->debug)
+		argv[n++] = "-d";
+	argv[n++] = "-n";
+	argv[n++] = m->cfg_path;
+	argv[n] = NULL;
+	spawn_fds(m, fd4, fd5, src);
+
+	if ((pid = fork()) == -1) {
+		log_warnx("child=%s fork", pi->name);
+		free(path);
+		return -1;
+	}
+	if (pid == 0)
+		spawn_exec(pi->name, path, (char *const *)argv, src);
+	free(path);
+	return pid;
+}
+
+/* Refuse to start when a child binary is missing from LIBEXECDIR. */
+int
+spawn_check_binaries(const char *libexecdir, char *err, size_t errlen)
+{
+	enum proc_role role;
+
+	for (role = 0; role < PROC_NROLES; role++) {
+		const struct proc_info *pi = proc_info(role);
+		struct stat st;
+		char *path;
+		int bad;
+
+		if (role == PROC_LISTENER)
+			continue;
+		path = xasprintf("%s/%s", libexecdir, pi->binary);
+		errno = 0;
+		bad = stat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
+		    access(path, X_OK) == -1;
+		if (bad)
+			snprintf(err, errlen, "%s: %s (set -L to the directory "
+			    "holding smtpd-session, queue-manager and "
+			    "delivery-agent)", path,
+			    errno != 0 ? strerror(errno) : "not an executable");
+		free(path);
+		if (bad)
+			return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,438 @@
+/*
+ * supervise.c: moatd's children, why they end, and when they come back.
+ *
+ * Sessions are counted (in total and per client address, for the limits
+ * checked before accepting another) and never restarted: a session is
+ * one client.  The queue-manager and the delivery agents are long-lived
+ * and restarted with back-off: 1 s after a death, doubling up to 60 s,
+ * back to 1 s once a child has run 60 s.  Five or more deaths in a row
+ * are reported as a crash loop on every further death, so an operator
+ * sees the loop rather than a trickle of restarts.
+ *
+ * Agents talk to the queue-manager over a channel made when they start;
+ * when the queue-manager dies those channels lead nowhere, so the agents
+ * are stopped and started again after the new queue-manager.  An agent
+ * that dies alone is restarted alone, with a new channel.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "moatd.h"
+#include "util/ipc.h"
+#include "util/log.h"
+#include "util/xmalloc.h"
+
+#define SUP_BACKOFF_MIN_S	1
+#define SUP_BACKOFF_MAX_S	60
+#define SUP_GOOD_RUN_MS		60000	/* this long alive resets the back-off */
+#define SUP_CRASH_LOOP		5	/* deaths in a row called a crash loop */
+#define SUP_STOP_GRACE_MS	10000	/* SIGTERM to SIGKILL for agents we stop */
+
+struct sup_child {
+	enum proc_role	 role;
+	pid_t		 pid;
+	enum sup_state	 state;
+	int64_t		 started;	/* monotonic ms */
+	int64_t		 next_start;	/* SUP_WAIT_TIMER */
+	int64_t		 kill_at;	/* SIGKILL if still alive then; 0: none */
+	int		 stopped_by_us;
+	unsigned int	 restarts;	/* deaths in the current run of short lives */
+	int64_t		 first_death;
+};
+
+struct sup_session {
+	pid_t	 pid;
+	char	 addr[MOATD_ADDR_MAX];
+};
+
+static struct sup_child *sup_kids;	/* [0] is the queue-manager */
+static size_t sup_nkids;
+static struct sup_session *sup_sess;
+static size_t sup_nsess, sup_sess_alloc;
+static int sup_stopping;
+
+static const char *
+sup_name(enum proc_role role)
+{
+	return proc_info(role)->name;
+}
+
+/* "status=exited code=1", "status=killed signal=SIGSYS (seccomp violation)" */
+const char *
+supervise_describe_status(int status, char *buf, size_t bufsz)
+{
+	if (WIFEXITED(status)) {
+		int code = WEXITSTATUS(status);
+
+#ifdef MOAT_SANDBOX_DEBUG
+		if (code == 128 + SIGSYS) {
+			snprintf(buf, bufsz, "status=exited code=%d (seccomp "
+			    "violation, see its sandbox=violation line)", code);
+			return buf;
+		}
+#endif
+		snprintf(buf, bufsz, "status=exited code=%d", code);
+	} else if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		const char *abbrev = sigabbrev_np(sig);
+		char num[16];
+
+		if (abbrev == NULL) {
+			snprintf(num, sizeof(num), "%d", sig);
+			abbrev = num;
+		}
+		snprintf(buf, bufsz, "status=killed signal=SIG%s%s%s", abbrev,
+		    sig == SIGSYS ? " (seccomp violation)" : "",
+		    WCOREDUMP(status) ? " core=dumped" : "");
+	} else
+		snprintf(buf, bufsz, "status=unknown wait=0x%x", (unsigned int)status);
+	return buf;
+}
+
+void
+supervise_init(struct moatd *m)
+{
+	size_t i, nrelay = (size_t)conf_num(m->cfg, CONF_DELIVERY_AGENTS);
+
+	sup_nkids = 1 + nrelay + 1;
+	sup_kids = xcalloc(sup_nkids, sizeof(*sup_kids));
+	for (i = 0; i < sup_nkids; i++) {
+		sup_kids[i].pid = -1;
+		sup_kids[i].state = SUP_WAIT_QMGR;
+		sup_kids[i].role = i == 0 ? PROC_QMGR :
+		    i == sup_nkids - 1 ? PROC_LOCAL : PROC_RELAY;
+	}
+	sup_kids[0].state = SUP_WAIT_TIMER;
+}
+
+int
+supervise_qmgr_running(void)
+{
+	return sup_nkids > 0 && sup_kids[0].state == SUP_RUNNING;
+}
+
+/* After a death or a failed start: when may this child run again? */
+static void
+sup_backoff(struct sup_child *k, int64_t now)
+{
+	unsigned int delay;
+
+	if (now - k->started >= SUP_GOOD_RUN_MS)
+		k->restarts = 0;
+	if (k->restarts++ == 0)
+		k->first_death = now;
+	delay = k->restarts > 7 ? SUP_BACKOFF_MAX_S :
+	    SUP_BACKOFF_MIN_S << (k->restarts - 1);
+	if (delay > SUP_BACKOFF_MAX_S)
+		delay = SUP_BACKOFF_MAX_S;
+	k->state = SUP_WAIT_TIMER;
+	k->next_start = now + (int64_t)delay * 1000;
+	if (k->restarts >= SUP_CRASH_LOOP)
+		log_warn("child=%s restarts=%u in=%llds: crash loop, next restart "
+		    "in %us", sup_name(k->role), k->restarts,
+		    (long long)((now - k->first_death) / 1000), delay);
+	else
+		log_info("child=%s restarts=%u next restart in %us",
+		    sup_name(k->role), k->restarts, delay);
+}
+
+static void sup_spawn(struct moatd *m, struct sup_child *k, int64_t now);
+
+/* Start the queue-manager with a fresh channel; then the agents waiting for it. */
+static void
+sup_spawn_qmgr(struct moatd *m, struct sup_child *k, int64_t now)
+{
+	int child_end;
+	size_t i;
+
+	k->started = now;
+	if (qchan_open(m, &child_end) == -1) {
+		sup_backoff(k, now);
+		return;
+	}
+	k->pid = spawn_child(m, PROC_QMGR, child_end, m->control_fd);
+	close(child_end);
+	if (k->pid == -1) {
+		qchan_close(m);
+		sup_backoff(k, now);
+		return;
+	}
+	k->state = SUP_RUNNING;
+	log_info("child=%s pid=%ld started", sup_name(k->role), (long)k->pid);
+	for (i = 1; i < sup_nkids; i++)
+		if (sup_kids[i].state == SUP_WAIT_QMGR)
+			sup_spawn(m, &sup_kids[i], now);
+}
+
+/* Start an agent with a new channel whose other end goes to the queue-manager. */
+static void
+sup_spawn_agent(struct moatd *m, struct sup_child *k, int64_t now)
+{
+	int sv[2];
+
+	if (!supervise_qmgr_running() || m->qmgr_chan == -1) {
+		k->state = SUP_WAIT_QMGR;
+		return;
+	}
+	k->started = now;
+	if (ipc_socketpair(sv) == -1) {
+		log_warnx("child=%s socketpair", sup_name(k->role));
+		sup_backoff(k, now);
+		return;
+	}
+	k->pid = spawn_child(m, k->role, sv[1], -1);
+	close(sv[1]);
+	if (k->pid == -1) {
+		close(sv[0]);
+		sup_backoff(k, now);
+		return;
+	}
+	k->state = SUP_RUNNING;
+	log_info("child=%s pid=%ld started", sup_name(k->role), (long)k->pid);
+	qchan_agent(m, k->pid, k->role, sv[0]);
+}
+
+static void
+sup_spawn(struct moatd *m, struct sup_child *k, int64_t now)
+{
+	if (sup_stopping) {
+		k->state = SUP_DONE;
+		return;
+	}
+	k->stopped_by_us = 0;
+	k->kill_at = 0;
+	if (k->role == PROC_QMGR)
+		sup_spawn_qmgr(m, k, now);
+	else
+		sup_spawn_agent(m, k, now);
+}
+
+void
+supervise_start_all(struct moatd *m, int64_t now)
+{
+	sup_spawn(m, &sup_kids[0], now);
+}
+
+/* Stop a running child: SIGTERM now, SIGKILL if it is still there later. */
+static void
+sup_stop(struct sup_child *k, int64_t now)
+{
+	if (k->state != SUP_RUNNING || k->stopped_by_us)
+		return;
+	k->stopped_by_us = 1;
+	k->kill_at = now + SUP_STOP_GRACE_MS;
+	if (kill(k->pid, SIGTERM) == -1)
+		log_warnx("child=%s pid=%ld kill", sup_name(k->role), (long)k->pid);
+}
+
+/*
+ * The queue-manager is gone or unreachable: drop its channel and stop
+ * the agents, whose channels led to it; they start again after it.
+ */
+void
+supervise_qmgr_lost(struct moatd *m, int64_t now)
+{
+	size_t i;
+
+	qchan_close(m);
+	sup_stop(&sup_kids[0], now);
+	for (i = 1; i < sup_nkids; i++)
+		sup_stop(&sup_kids[i], now);
+}
+
+/* A queue-manager or agent ended: log why and plan its return. */
+static void
+sup_kid_died(struct moatd *m, struct sup_child *k, int status, int64_t now)
+{
+	char why[128];
+	int ours = k->stopped_by_us;
+	long pid = (long)k->pid;
+
+	supervise_describe_status(status, why, sizeof(why));
+	k->pid = -1;
+	k->stopped_by_us = 0;
+	k->kill_at = 0;
+	if (sup_stopping) {
+		log_info("child=%s pid=%ld %s", sup_name(k->role), pid, why);
+		k->state = SUP_DONE;
+		return;
+	}
+	if (k->role == PROC_QMGR) {
+		log_warn("child=%s pid=%ld %s", sup_name(k->role), pid, why);
+		k->state = SUP_WAIT_TIMER;
+		supervise_qmgr_lost(m, now);
+		sup_backoff(k, now);
+		return;
+	}
+	if (ours) {
+		/* Stopped because its queue-manager went away: not its fault. */
+		log_info("child=%s pid=%ld %s (stopped by moatd)", sup_name(k->role),
+		    pid, why);
+		sup_spawn(m, k, now);
+		return;
+	}
+	log_warn("child=%s pid=%ld %s", sup_name(k->role), pid, why);
+	sup_backoff(k, now);
+}
+
+/* A session ended: forget it; say so loudly only if it did not end well. */
+static int
+sup_session_died(pid_t pid, int status)
+{
+	char why[128];
+	size_t i;
+
+	for (i = 0; i < sup_nsess; i++) {
+		if (sup_sess[i].pid != pid)
+			continue;
+		supervise_describe_status(status, why, sizeof(why));
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			log_debug("child=%s pid=%ld %s", sup_name(PROC_SESSION),
+			    (long)pid, why);
+		else
+			log_warn("child=%s pid=%ld client=%s %s",
+			    sup_name(PROC_SESSION), (long)pid, sup_sess[i].addr, why);
+		sup_sess[i] = sup_sess[--sup_nsess];
+		return 1;
+	}
+	return 0;
+}
+
+/* Collect every child that has ended. */
+void
+supervise_reap(struct moatd *m, int64_t now)
+{
+	char why[128];
+	pid_t pid;
+	int status;
+	size_t i;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (sup_session_died(pid, status))
+			continue;
+		for (i = 0; i < sup_nkids; i++) {
+			if (sup_kids[i].pid == pid && sup_kids[i].state == SUP_RUNNING)
+				break;
+		}
+		if (i < sup_nkids)
+			sup_kid_died(m, &sup_kids[i], status, now);
+		else
+			log_warn("child=unknown pid=%ld %s", (long)pid,
+			    supervise_describe_status(status, why, sizeof(why)));
+	}
+	if (pid == -1 && errno != ECHILD)
+		log_warnx("waitpid");
+}
+
+/* Restarts that are due, and SIGKILL for children that ignored SIGTERM. */
+void
+supervise_timers(struct moatd *m, int64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < sup_nkids; i++) {
+		struct sup_child *k = &sup_kids[i];
+
+		if (k->state == SUP_WAIT_TIMER && now >= k->next_start)
+			sup_spawn(m, k, now);
+		else if (k->state == SUP_RUNNING && k->kill_at != 0 &&
+		    now >= k->kill_at) {
+			log_warn("child=%s pid=%ld did not stop on SIGTERM: SIGKILL",
+			    sup_name(k->role), (long)k->pid);
+			k->kill_at = 0;
+			(void)kill(k->pid, SIGKILL);
+		}
+	}
+}
+
+/* The earliest time supervise_timers has work, or -1. */
+int64_t
+supervise_next_deadline(int64_t now)
+{
+	int64_t next = -1;
+	size_t i;
+
+	(void)now;
+	for (i = 0; i < sup_nkids; i++) {
+		const struct sup_child *k = &sup_kids[i];
+		int64_t t = -1;
+
+		if (k->state == SUP_WAIT_TIMER)
+			t = k->next_start;
+		else if (k->state == SUP_RUNNING && k->kill_at != 0)
+			t = k->kill_at;
+		if (t != -1 && (next == -1 || t < next))
+			next = t;
+	}
+	return next;
+}
+
+void
+supervise_add_session(pid_t pid, const char *addr)
+{
+	if (sup_nsess == sup_sess_alloc) {
+		sup_sess_alloc = sup_sess_alloc ? sup_sess_alloc * 2 : 64;
+		sup_sess = xreallocarray(sup_sess, sup_sess_alloc, sizeof(*sup_sess));
+	}
+	sup_sess[sup_nsess].pid = pid;
+	strlcpy_m(sup_sess[sup_nsess].addr, addr, sizeof(sup_sess[sup_nsess].addr));
+	sup_nsess++;
+}
+
+size_t
+supervise_sessions(void)
+{
+	return sup_nsess;
+}
+
+/*
+ * Sessions from one client address.  A linear count: the table is at
+ * most smtpd_max_sessions long and is walked once per accepted client.
+ */
+size_t
+supervise_sessions_from(const char *addr)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < sup_nsess; i++)
+		if (strcmp(sup_sess[i].addr, addr) == 0)
+			n++;
+	return n;
+}
+
+/* Shutting down: signal every child and start none again. */
+void
+supervise_stop_all(int sig)
+{
+	size_t i;
+
+	sup_stopping = 1;
+	for (i = 0; i < sup_nsess; i++)
+		(void)kill(sup_sess[i].pid, sig);
+	for (i = 0; i < sup_nkids; i++) {
+		if (sup_kids[i].state == SUP_RUNNING)
+			(void)kill(sup_kids[i].pid, sig);
+		else
+			sup_kids[i].state = SUP_DONE;
+		sup_kids[i].kill_at = 0;
+	}
+}
+
+/* Children still alive (not yet reaped). */
+size_t
+supervise_children(void)
+{
+	size_t i, n = sup_nsess;
+
+	for (i = 0; i < sup_nkids; i++)
+		if (sup_kids[i].state == SUP_RUNNING)
+			n++;
+	return n;
+}

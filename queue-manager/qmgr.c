@@ -1,0 +1,337 @@
+/*
+ * qmgr.c: the queue-manager's start-up, its event loop and the group
+ * commit that keeps invariant 1 (docs/queue.md).
+ *
+ * The loop runs libevent one batch at a time (EVLOOP_ONCE): every ready
+ * descriptor and timer is handled, all of their writes going into one
+ * open SQLite transaction.  At the end of the batch, if any session waits
+ * for its COMMIT, the transaction is committed (one fsync for all of them)
+ * and only then is every waiting session told COMMIT_OK.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "proc.h"
+#include "util/log.h"
+#include "util/privdrop.h"
+#include "util/xmalloc.h"
+#include "qmgr.h"
+
+static struct qmgr qmgr_state;
+struct qmgr *qmgr = &qmgr_state;
+
+static int qmgr_in_lost;
+
+int64_t
+qmgr_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+qmgr_now(void)
+{
+	return qmgr_now_us() / 1000000;
+}
+
+int
+qmgr_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		return -1;
+	return 0;
+}
+
+/* Send one message on a non-blocking channel; -1 with errno on failure. */
+int
+qmgr_send(int fd, struct ipc_wr *w)
+{
+	return ipc_send(fd, w, -1);
+}
+
+/* "550 5.1.1 text" from a reply's parts; code 0 means no server answered. */
+void
+qmgr_reply_text(uint32_t code, const char *enh, const char *text, char *dst,
+    size_t dstsz)
+{
+	if (code == 0)
+		snprintf(dst, dstsz, "%s", text);
+	else if (enh[0] != '\0')
+		snprintf(dst, dstsz, "%u %s %s", code, enh, text);
+	else
+		snprintf(dst, dstsz, "%u %s", code, text);
+}
+
+/* Writes that should reach the disk at the end of this batch. */
+void
+qmgr_touch(void)
+{
+	qmgr->urgent = 1;
+}
+
+static void
+qmgr_recover_timer(int fd, short ev, void *arg)
+{
+	struct timeval tv = { QMGR_RECOVER_DELAY, 0 };
+	struct queue_recovery st;
+
+	(void)fd; (void)ev; (void)arg;
+	if (queue_db_recover(qmgr->db, &st) == -1 || qmgr_job_replay() == -1 ||
+	    queue_db_commit(qmgr->db) == -1) {
+		log_warn("queue database: recovery failed: %s; new mail is refused, "
+		    "retrying in %ds", queue_db_errmsg(qmgr->db), QMGR_RECOVER_DELAY);
+		(void)queue_db_rollback(qmgr->db);
+		qmgr->db_broken = 1;
+		evtimer_add(qmgr->recover_ev, &tv);
+		return;
+	}
+	if (qmgr->db_broken || st.incoming_deleted || st.active_requeued)
+		log_info("queue database recovered: incoming_deleted=%lld "
+		    "active_requeued=%lld", st.incoming_deleted, st.active_requeued);
+	qmgr->db_broken = 0;
+	qmgr->sched_dirty = 1;
+}
+
+/*
+ * SQLite threw away the open transaction (disk full, I/O error) or a
+ * commit failed.  Nothing written since the last commit exists any more:
+ * sessions waiting for a commit are refused, sessions still sending are
+ * refused at their COMMIT, and the database is brought back to the
+ * start-up state (incoming deleted, active recipients of jobs still in
+ * flight marked active again).
+ */
+static void
+qmgr_db_lost(void)
+{
+	if (qmgr_in_lost)
+		return;
+	qmgr_in_lost = 1;
+	log_warn("queue database: transaction lost: %s; messages in progress "
+	    "are refused", queue_db_errmsg(qmgr->db));
+	(void)queue_db_rollback(qmgr->db);
+	qmgr_session_db_lost();
+	evtimer_del(qmgr->flush_ev);
+	qmgr_recover_timer(-1, 0, NULL);
+	qmgr_in_lost = 0;
+}
+
+/* A write failed: log it, and if the transaction is gone, recover. */
+void
+qmgr_db_trouble(const char *what, int force_lost)
+{
+	log_warn("queue database: %s: %s", what, queue_db_errmsg(qmgr->db));
+	if (force_lost || queue_db_txn_lost(qmgr->db))
+		qmgr_db_lost();
+}
+
+/* The group commit: one fsync, then every waiting session's COMMIT_OK. */
+static void
+qmgr_commit(void)
+{
+	evtimer_del(qmgr->flush_ev);
+	if (queue_db_commit(qmgr->db) == -1) {
+		log_warn("queue database: commit failed: %s", queue_db_errmsg(qmgr->db));
+		qmgr_session_commit_done(0);
+		qmgr_db_lost();
+		return;
+	}
+	qmgr_session_commit_done(1);
+}
+
+static void
+qmgr_batch_end(void)
+{
+	struct timeval tv = { QMGR_FLUSH_MSEC / 1000, (QMGR_FLUSH_MSEC % 1000) * 1000 };
+
+	if (qmgr->nwaiting > 0 || (qmgr->urgent && queue_db_dirty(qmgr->db)))
+		qmgr_commit();
+	qmgr->urgent = 0;
+	if (qmgr->sched_dirty && !qmgr->quit) {
+		qmgr->sched_dirty = 0;
+		qmgr_sched_run();
+	}
+	/* Whatever nobody waits for still reaches the disk soon. */
+	if (queue_db_dirty(qmgr->db) && !evtimer_pending(qmgr->flush_ev, NULL))
+		evtimer_add(qmgr->flush_ev, &tv);
+}
+
+static void
+qmgr_flush_timer(int fd, short ev, void *arg)
+{
+	(void)fd; (void)ev; (void)arg;
+	qmgr_touch();
+}
+
+static void
+qmgr_signal(int sig, short ev, void *arg)
+{
+	(void)ev; (void)arg;
+	if (sig == SIGHUP) {
+		log_info("event=sighup (the queue-manager reads its configuration "
+		    "at start; moatd restarts it to change it)");
+		return;
+	}
+	log_info("event=stop signal=%d", sig);
+	qmgr->quit = 1;
+}
+
+/* Settings read once at start. */
+static void
+qmgr_settings(struct conf *cfg)
+{
+	const char *rh = conf_str(cfg, CONF_RELAY_HOST);
+	struct group *gr;
+	const char *grname = conf_str(cfg, CONF_ADMIN_GROUP);
+
+	qmgr->cfg = cfg;
+	qmgr->hostname = conf_myhostname(cfg);
+	qmgr->relay_host = rh != NULL ? rh : "";
+	qmgr->limits.min_backoff = conf_num(cfg, CONF_MINIMAL_BACKOFF_TIME);
+	qmgr->limits.max_backoff = conf_num(cfg, CONF_MAXIMAL_BACKOFF_TIME);
+	qmgr->limits.lifetime = conf_num(cfg, CONF_MAXIMAL_QUEUE_LIFETIME);
+	qmgr->limits.bounce_lifetime = conf_num(cfg, CONF_BOUNCE_QUEUE_LIFETIME);
+	qmgr->declared_limit = (uint64_t)conf_num(cfg, CONF_MESSAGE_SIZE_LIMIT);
+	qmgr->size_limit = qmgr->declared_limit + QMGR_RECEIVED_ALLOWANCE;
+	qmgr->min_free = (uint64_t)conf_num(cfg, CONF_QUEUE_MIN_FREE);
+	qmgr->rcpt_limit = (uint32_t)conf_num(cfg, CONF_SMTPD_RECIPIENT_LIMIT);
+	/* The group database is out of reach after the chroot. */
+	if (grname != NULL && grname[0] != '\0' && (gr = getgrnam(grname)) != NULL) {
+		qmgr->admin_gid = gr->gr_gid;
+		qmgr->have_admin_gid = 1;
+	} else {
+		log_info("admin_group=%s not found: only root and the queue user "
+		    "may use moatctl", grname != NULL ? grname : "");
+	}
+}
+
+static void
+qmgr_check_fds(void)
+{
+	if (fcntl(MOAT_FD_QMGR_PARENT, F_GETFD) == -1)
+		log_fatal("descriptor %d (channel from moatd) is not open", MOAT_FD_QMGR_PARENT);
+	if (fcntl(MOAT_FD_QMGR_CONTROL, F_GETFD) == -1)
+		log_fatal("descriptor %d (control socket) is not open", MOAT_FD_QMGR_CONTROL);
+	if (qmgr_set_nonblock(MOAT_FD_QMGR_PARENT) == -1 ||
+	    qmgr_set_nonblock(MOAT_FD_QMGR_CONTROL) == -1)
+		log_fatal("O_NONBLOCK: %s", strerror(errno));
+	(void)fcntl(MOAT_FD_QMGR_PARENT, F_SETFD, FD_CLOEXEC);
+	(void)fcntl(MOAT_FD_QMGR_CONTROL, F_SETFD, FD_CLOEXEC);
+}
+
+/* Open the database and put it back in order after whatever happened. */
+static void
+qmgr_open_db(void)
+{
+	struct queue_recovery st;
+	char err[512];
+
+	if ((qmgr->dirfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		log_fatal("queue directory: %s", strerror(errno));
+	if ((qmgr->db = queue_db_open("queue.db", err, sizeof(err))) == NULL)
+		log_fatal("queue database: %s", err);
+	if (queue_db_recover(qmgr->db, &st) == -1)
+		log_fatal("queue database: recovery: %s", queue_db_errmsg(qmgr->db));
+	log_info("event=start incoming_deleted=%lld active_requeued=%lld "
+	    "finished_deleted=%lld", st.incoming_deleted, st.active_requeued,
+	    st.finished_deleted);
+}
+
+static void
+qmgr_events(void)
+{
+	static const int sigs[3] = { SIGTERM, SIGINT, SIGHUP };
+	int i;
+
+	if ((qmgr->base = event_base_new()) == NULL)
+		log_fatal("event_base_new failed");
+	qmgr->parent_ev = event_new(qmgr->base, MOAT_FD_QMGR_PARENT, EV_READ | EV_PERSIST,
+	    qmgr_listener_read, NULL);
+	qmgr->control_ev = event_new(qmgr->base, MOAT_FD_QMGR_CONTROL, EV_READ | EV_PERSIST,
+	    qmgr_control_accept, NULL);
+	qmgr->flush_ev = evtimer_new(qmgr->base, qmgr_flush_timer, NULL);
+	qmgr->sched_ev = evtimer_new(qmgr->base, qmgr_sched_timer, NULL);
+	qmgr->recover_ev = evtimer_new(qmgr->base, qmgr_recover_timer, NULL);
+	if (qmgr->parent_ev == NULL || qmgr->control_ev == NULL || qmgr->flush_ev == NULL ||
+	    qmgr->sched_ev == NULL || qmgr->recover_ev == NULL)
+		log_fatal("event_new failed");
+	for (i = 0; i < 3; i++) {
+		if ((qmgr->sig_ev[i] = evsignal_new(qmgr->base, sigs[i], qmgr_signal, NULL)) == NULL ||
+		    event_add(qmgr->sig_ev[i], NULL) == -1)
+			log_fatal("signal events failed");
+	}
+	if (event_add(qmgr->parent_ev, NULL) == -1 || event_add(qmgr->control_ev, NULL) == -1)
+		log_fatal("event_add failed");
+}
+
+static void
+qmgr_shutdown(void)
+{
+	qmgr_control_close_all();
+	qmgr_session_close_all();
+	qmgr_agent_close_all();
+	queue_db_close(qmgr->db);	/* commits what is left */
+	log_info("event=exit");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct priv_spec spec;
+	struct conf *cfg;
+	const char *cfgname;
+	char err[512];
+	int debug;
+
+	log_init("queue-manager", 0);
+	if (priv_parse_child_args(argc, argv, &spec, &debug, &cfgname, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	log_set_debug(debug);
+	umask(077);
+	signal(SIGPIPE, SIG_IGN);
+	TAILQ_INIT(&qmgr->sessions);
+	TAILQ_INIT(&qmgr->agents);
+	TAILQ_INIT(&qmgr->controls);
+	TAILQ_INIT(&qmgr->unapplied);
+	if (conf_load_fd(MOAT_FD_CONFIG, cfgname, &cfg, stderr) != 0)
+		log_fatal("configuration %s: errors above", cfgname);
+	qmgr_settings(cfg);
+	qmgr_check_fds();
+
+	spec.no_new_procs = 1;
+	if (priv_drop(&spec, err, sizeof(err)) == -1)
+		log_fatal("dropping privileges: %s", err);
+	qmgr->uid = getuid();
+	qmgr_open_db();
+	qmgr_events();
+	if (sandbox_apply("queue-manager", qmgr_sandbox, qmgr_sandbox_len,
+	    err, sizeof(err)) == -1)
+		log_fatal("sandbox: %s", err);
+
+	qmgr->sched_dirty = 1;
+	while (!qmgr->quit) {
+		if (event_base_loop(qmgr->base, EVLOOP_ONCE) == -1)
+			log_fatal("event loop failed");
+		qmgr_batch_end();
+	}
+	qmgr_shutdown();
+	return 0;
+}

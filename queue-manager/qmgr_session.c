@@ -1,0 +1,603 @@
+/*
+ * qmgr_session.c: the channels of smtpd-session processes.
+ *
+ * The session is the least trusted peer: it faces the internet.  It may
+ * only walk BEGIN -> DATA* -> COMMIT (or ABORT), one message at a time,
+ * and every field it sends is checked again here: the recipients against
+ * the relay policy with the client address moatd saw in accept(), sizes
+ * against the limits, the byte count at COMMIT against the bytes stored.
+ * Any violation closes the channel and deletes the message in progress.
+ *
+ *   idle --BEGIN--> receiving --DATA*--> receiving --COMMIT--> waiting
+ *   waiting --group commit--> idle (COMMIT_OK or FAIL)
+ *   receiving --ABORT--> idle
+ *
+ * Body bytes are gathered into IPC_DATA_CHUNK-sized chunks and stored as
+ * they fill, inside the open group transaction, so neither side ever
+ * holds more than one chunk of a message.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "mail/addr.h"
+#include "mail/policy.h"
+#include "util/log.h"
+#include "util/xmalloc.h"
+#include "qmgr.h"
+
+/* Messages handled per wake-up, so one busy session cannot hold a batch. */
+#define QMGR_SESSION_BURST	16
+
+static const char *const qmgr_session_state_names[] = {
+	[QS_IDLE] = "idle", [QS_RECEIVING] = "receiving", [QS_WAITING] = "waiting",
+};
+
+static void qmgr_session_read(int fd, short ev, void *arg);
+
+void
+qmgr_session_new(int fd, pid_t pid, const char *client, unsigned int cport,
+    const char *local, unsigned int lport)
+{
+	struct qmgr_session *s = xcalloc(1, sizeof(*s));
+
+	s->fd = fd;
+	s->pid = pid;
+	strlcpy_m(s->client, client, sizeof(s->client));
+	s->client_port = cport;
+	strlcpy_m(s->local, local, sizeof(s->local));
+	s->local_port = lport;
+	s->state = QS_IDLE;
+	buf_init(&s->pend, 2 * IPC_DATA_CHUNK);
+	s->ev = event_new(qmgr->base, fd, EV_READ | EV_PERSIST, qmgr_session_read, s);
+	if (s->ev == NULL || event_add(s->ev, NULL) == -1)
+		log_panic("session event: out of memory");
+	TAILQ_INSERT_TAIL(&qmgr->sessions, s, entry);
+	log_debug("session=%d client=%s port=%u local=%s:%u connected", (int)pid,
+	    client, cport, local, lport);
+}
+
+/* Forget the message in progress; its rows go unless it was committed. */
+static void
+qmgr_session_drop_msg(struct qmgr_session *s)
+{
+	int64_t rowid = s->msg.rowid;
+
+	if (s->state == QS_WAITING)
+		qmgr->nwaiting--;
+	/* Idle first: a failing delete may recover the database, which
+	 * must not see this session as still holding a message. */
+	s->state = QS_IDLE;
+	s->msg.rowid = 0;
+	s->failed = 0;
+	buf_reset(&s->pend);
+	if (rowid != 0 && !qmgr->db_broken &&
+	    queue_db_msg_delete(qmgr->db, rowid) == -1)
+		qmgr_db_trouble("delete message", 0);
+}
+
+static void
+qmgr_session_free(struct qmgr_session *s)
+{
+	if (s->state != QS_IDLE) {
+		log_info("id=%s client=%s status=aborted (session went away "
+		    "before the message was accepted)", s->msg.qid, s->client);
+		qmgr_session_drop_msg(s);
+	}
+	TAILQ_REMOVE(&qmgr->sessions, s, entry);
+	event_free(s->ev);
+	close(s->fd);
+	buf_free(&s->pend);
+	free(s);
+}
+
+/* A protocol violation: log it with the client, close, delete. */
+static void
+qmgr_session_violation(struct qmgr_session *s, const char *what)
+{
+	if (s->state != QS_IDLE)
+		log_warn("id=%s client=%s session=%d violation=%s", s->msg.qid,
+		    s->client, (int)s->pid, what);
+	else
+		log_warn("client=%s session=%d violation=%s", s->client, (int)s->pid, what);
+	qmgr_session_free(s);
+}
+
+/*
+ * Make the channel report end of file on the next turn of the loop, for
+ * code that may not free the session where it stands.
+ */
+static void
+qmgr_session_kill(struct qmgr_session *s)
+{
+	(void)shutdown(s->fd, SHUT_RDWR);
+}
+
+static int
+qmgr_session_fail(struct qmgr_session *s, uint32_t reqid, uint32_t code,
+    const char *enh, const char *text)
+{
+	struct ipc_wr w;
+	int r;
+
+	ipc_wr_init(&w, IPC_Q2S_FAIL, reqid);
+	ipc_put_u32(&w, code);
+	ipc_put_str(&w, enh);
+	ipc_put_str(&w, text);
+	r = qmgr_send(s->fd, &w);
+	ipc_wr_free(&w);
+	return r;
+}
+
+static int
+qmgr_session_send_qid(struct qmgr_session *s, uint32_t type, uint32_t reqid)
+{
+	struct ipc_wr w;
+	int r;
+
+	ipc_wr_init(&w, type, reqid);
+	ipc_put_str(&w, s->msg.qid);
+	r = qmgr_send(s->fd, &w);
+	ipc_wr_free(&w);
+	return r;
+}
+
+/* Is there room for another message on the queue's file system? */
+static int
+qmgr_session_disk_ok(uint64_t *avail)
+{
+	struct statvfs sv;
+
+	*avail = 0;
+	if (fstatvfs(qmgr->dirfd, &sv) == -1)
+		return 1;	/* cannot tell: the write itself will say */
+	*avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	return *avail >= qmgr->min_free;
+}
+
+/* A HELO name as the session relays it: printable ASCII, no spaces. */
+static int
+qmgr_session_helo_ok(const char *h)
+{
+	for (; *h != '\0'; h++)
+		if ((unsigned char)*h <= 0x20 || (unsigned char)*h >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/*
+ * First pass over BEGIN's recipients: each must parse and be permitted
+ * for this client.  Returns 0, or -1 after answering and closing.
+ */
+static int
+qmgr_session_check_rcpts(struct qmgr_session *s, struct ipc_rd *r, uint32_t n,
+    uint32_t reqid)
+{
+	char rcpt[ADDR_MAILBOX_MAX + 1], safe[ADDR_MAILBOX_MAX * 4 + 1], why[1200];
+	enum queue_transport t;
+	struct mailaddr ma;
+	enum policy_verdict v;
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		if (ipc_get_str(r, rcpt, sizeof(rcpt)) == -1) {
+			qmgr_session_violation(s, "malformed-begin");
+			return -1;
+		}
+		if (addr_parse_mailbox(rcpt, strlen(rcpt), &ma) != ADDR_OK) {
+			snprintf(why, sizeof(why), "bad-recipient to=<%s>",
+			    log_sanitize(safe, sizeof(safe), rcpt, strlen(rcpt)));
+			qmgr_session_violation(s, why);
+			return -1;
+		}
+		v = qmgr_route(qmgr->cfg, s->client, rcpt, &t, NULL, 0);
+		if (v == POLICY_LOCAL || v == POLICY_RELAY)
+			continue;
+		snprintf(why, sizeof(why), "%s to=<%s>", v == POLICY_DENY_RELAY ?
+		    "relay-denied" : "unknown-recipient",
+		    log_sanitize(safe, sizeof(safe), rcpt, strlen(rcpt)));
+		if (v == POLICY_DENY_RELAY)
+			(void)qmgr_session_fail(s, reqid, 554, "5.7.1", "Relay access denied");
+		else
+			(void)qmgr_session_fail(s, reqid, 550, "5.1.1", "User unknown");
+		qmgr_session_violation(s, why);
+		return -1;
+	}
+	if (ipc_rd_end(r) == -1) {
+		qmgr_session_violation(s, "malformed-begin");
+		return -1;
+	}
+	return 0;
+}
+
+/* Second pass: store the recipients with their routes. */
+static int
+qmgr_session_store_rcpts(struct qmgr_session *s, struct ipc_rd *r, uint32_t n)
+{
+	char rcpt[ADDR_MAILBOX_MAX + 1];
+	struct queue_rcpt qr;
+	struct mailaddr ma;
+	int64_t now = qmgr_now();
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		memset(&qr, 0, sizeof(qr));
+		if (ipc_get_str(r, rcpt, sizeof(rcpt)) == -1 ||
+		    addr_parse_mailbox(rcpt, strlen(rcpt), &ma) != ADDR_OK ||
+		    addr_format(&ma, qr.address, sizeof(qr.address)) == -1)
+			return -1;
+		qmgr_route(qmgr->cfg, s->client, rcpt, &qr.transport, qr.nexthop,
+		    sizeof(qr.nexthop));
+		qr.msg = s->msg.rowid;
+		qr.idx = i;
+		qr.state = QRCPT_QUEUED;
+		qr.next_attempt = now;
+		if (qr.transport == QTRANSPORT_RELAY && qr.nexthop[0] == '\0') {
+			qr.state = QRCPT_DEFERRED;
+			qr.next_attempt = now + qmgr->limits.min_backoff;
+			strlcpy_m(qr.last_reply, "no relay_host configured",
+			    sizeof(qr.last_reply));
+		}
+		if (queue_db_rcpt_add(qmgr->db, &qr) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Refusals that keep the channel: storage, size, a broken database. */
+static int
+qmgr_session_begin_refuse(struct qmgr_session *s, uint32_t reqid, uint64_t declared)
+{
+	uint64_t avail;
+
+	if (declared > qmgr->declared_limit) {
+		log_info("client=%s status=refused size=%" PRIu64 " (552 5.3.4 "
+		    "message size exceeds the limit)", s->client, declared);
+		return qmgr_session_fail(s, reqid, 552, "5.3.4",
+		    "Message size exceeds fixed maximum message size") == -1 ? -1 : 1;
+	}
+	if (!qmgr_session_disk_ok(&avail)) {
+		log_warn("client=%s status=refused free=%" PRIu64 " queue_min_free=%"
+		    PRIu64 " (452 4.3.1 Insufficient system storage)", s->client,
+		    avail, qmgr->min_free);
+		return qmgr_session_fail(s, reqid, 452, "4.3.1",
+		    "Insufficient system storage") == -1 ? -1 : 1;
+	}
+	if (qmgr->db_broken) {
+		log_warn("client=%s status=refused (451 4.3.0 queue database unavailable)",
+		    s->client);
+		return qmgr_session_fail(s, reqid, 451, "4.3.0",
+		    "Queue temporarily unavailable, try again later") == -1 ? -1 : 1;
+	}
+	return 0;
+}
+
+/* Create the message and its recipients as one unit of the transaction. */
+static int
+qmgr_session_create(struct qmgr_session *s, const char *helo, const char *sender,
+    uint32_t body, struct ipc_rd *rcpts, uint32_t n)
+{
+	memset(&s->msg, 0, sizeof(s->msg));
+	s->msg.arrival_us = qmgr_now_us();
+	strlcpy_m(s->msg.sender, sender, sizeof(s->msg.sender));
+	strlcpy_m(s->msg.client, s->client, sizeof(s->msg.client));
+	strlcpy_m(s->msg.helo, helo, sizeof(s->msg.helo));
+	s->msg.body_type = (int)body;
+	if (queue_db_sp_begin(qmgr->db) == -1)
+		goto fail;
+	if (queue_db_msg_create(qmgr->db, &s->msg) == -1 ||
+	    qmgr_session_store_rcpts(s, rcpts, n) == -1) {
+		queue_db_sp_rollback(qmgr->db);
+		goto fail;
+	}
+	if (queue_db_sp_release(qmgr->db) == -1)
+		goto fail;
+	return 0;
+fail:
+	s->msg.rowid = 0;
+	qmgr_db_trouble("store new message", 0);
+	return -1;
+}
+
+static int
+qmgr_session_begin(struct qmgr_session *s, const struct ipc_frame *f)
+{
+	char helo[MOAT_HELO_MAX + 1], sender[ADDR_MAILBOX_MAX + 1];
+	char canon[ADDR_MAILBOX_MAX + 1];
+	struct ipc_rd r, rcpts;
+	struct mailaddr ma;
+	uint64_t declared;
+	uint32_t body, n;
+	int refused;
+
+	ipc_rd_init(&r, f);
+	ipc_get_str(&r, helo, sizeof(helo));
+	ipc_get_str(&r, sender, sizeof(sender));
+	body = ipc_get_u32(&r);
+	declared = ipc_get_u64(&r);
+	n = ipc_get_u32(&r);
+	if (r.err || body > MOAT_BODY_8BITMIME || !qmgr_session_helo_ok(helo)) {
+		qmgr_session_violation(s, "malformed-begin");
+		return -1;
+	}
+	if (n == 0 || n > qmgr->rcpt_limit) {
+		qmgr_session_violation(s, "recipient-count");
+		return -1;
+	}
+	canon[0] = '\0';
+	if (sender[0] != '\0' && (addr_parse_mailbox(sender, strlen(sender), &ma) != ADDR_OK ||
+	    addr_format(&ma, canon, sizeof(canon)) == -1)) {
+		qmgr_session_violation(s, "bad-sender");
+		return -1;
+	}
+	rcpts = r;
+	if (qmgr_session_check_rcpts(s, &r, n, f->hdr.reqid) == -1)
+		return -1;
+	if ((refused = qmgr_session_begin_refuse(s, f->hdr.reqid, declared)) != 0) {
+		if (refused == -1)
+			qmgr_session_kill(s);
+		return 0;
+	}
+	if (qmgr_session_create(s, helo, canon, body, &rcpts, n) == -1) {
+		if (qmgr_session_fail(s, f->hdr.reqid, 451, "4.3.0",
+		    "Queue file write error, try again later") == -1)
+			qmgr_session_kill(s);
+		return 0;
+	}
+	s->state = QS_RECEIVING;
+	s->nrcpt = n;
+	s->bytes = 0;
+	s->nchunks = 0;
+	s->failed = 0;
+	buf_reset(&s->pend);
+	if (qmgr_session_send_qid(s, IPC_Q2S_BEGIN_OK, f->hdr.reqid) == -1) {
+		qmgr_session_kill(s);
+		return 0;
+	}
+	log_debug("id=%s client=%s begin nrcpt=%u", s->msg.qid, s->client, n);
+	return 0;
+}
+
+/* Store one chunk of the message in progress; a failure refuses it later. */
+static void
+qmgr_session_store(struct qmgr_session *s, size_t n)
+{
+	if (queue_db_chunk_add(qmgr->db, s->msg.rowid, s->nchunks, s->pend.data, n) == -1) {
+		s->failed = 1;
+		buf_reset(&s->pend);
+		qmgr_db_trouble("store chunk", 0);
+		return;
+	}
+	s->nchunks++;
+	buf_consume(&s->pend, n);
+}
+
+static int
+qmgr_session_data(struct qmgr_session *s, const struct ipc_frame *f)
+{
+	const uint8_t *p;
+	struct ipc_rd r;
+	size_t n;
+
+	ipc_rd_init(&r, f);
+	if (ipc_get_blob(&r, &p, &n, IPC_DATA_CHUNK) == -1 || ipc_rd_end(&r) == -1 || n == 0) {
+		qmgr_session_violation(s, "malformed-data");
+		return -1;
+	}
+	s->bytes += n;
+	if (s->bytes > qmgr->size_limit) {
+		qmgr_session_violation(s, "message-too-large");
+		return -1;
+	}
+	if (s->failed)
+		return 0;	/* refused at COMMIT */
+	if (buf_append(&s->pend, p, n) == -1)
+		log_panic("session chunk buffer overflow");
+	if (s->pend.len >= IPC_DATA_CHUNK)
+		qmgr_session_store(s, IPC_DATA_CHUNK);
+	return 0;
+}
+
+static void
+qmgr_session_refuse_commit(struct qmgr_session *s, uint32_t reqid)
+{
+	log_warn("id=%s client=%s status=refused (451 4.3.0 queue write error)",
+	    s->msg.qid, s->client);
+	qmgr_session_drop_msg(s);
+	if (qmgr_session_fail(s, reqid, 451, "4.3.0",
+	    "Queue file write error, try again later") == -1)
+		qmgr_session_kill(s);
+}
+
+static int
+qmgr_session_commit(struct qmgr_session *s, const struct ipc_frame *f)
+{
+	struct ipc_rd r;
+	uint64_t total;
+	char why[96];
+
+	ipc_rd_init(&r, f);
+	total = ipc_get_u64(&r);
+	if (ipc_rd_end(&r) == -1) {
+		qmgr_session_violation(s, "malformed-commit");
+		return -1;
+	}
+	if (total != s->bytes) {
+		snprintf(why, sizeof(why), "commit-size-mismatch said=%" PRIu64
+		    " received=%" PRIu64, total, s->bytes);
+		qmgr_session_violation(s, why);
+		return -1;
+	}
+	if (!s->failed && s->pend.len > 0)
+		qmgr_session_store(s, s->pend.len);
+	if (!s->failed && queue_db_msg_set_queued(qmgr->db, s->msg.rowid, s->bytes) == -1) {
+		s->failed = 1;
+		qmgr_db_trouble("queue message", 0);
+	}
+	if (s->failed) {
+		qmgr_session_refuse_commit(s, f->hdr.reqid);
+		return 0;
+	}
+	s->state = QS_WAITING;
+	s->reqid = f->hdr.reqid;
+	qmgr->nwaiting++;
+	return 0;
+}
+
+/* 0: handled; -1: the session was closed and freed. */
+static int
+qmgr_session_handle(struct qmgr_session *s, const struct ipc_frame *f)
+{
+	char why[128];
+
+	if (f->fd >= 0) {
+		close(f->fd);
+		qmgr_session_violation(s, "descriptor-passed");
+		return -1;
+	}
+	switch (f->hdr.type) {
+	case IPC_S2Q_BEGIN:
+		if (s->state != QS_IDLE)
+			break;
+		return qmgr_session_begin(s, f);
+	case IPC_S2Q_DATA:
+		if (s->state != QS_RECEIVING)
+			break;
+		return qmgr_session_data(s, f);
+	case IPC_S2Q_COMMIT:
+		if (s->state != QS_RECEIVING)
+			break;
+		return qmgr_session_commit(s, f);
+	case IPC_S2Q_ABORT:
+		if (f->len != 0 || s->state == QS_WAITING)
+			break;
+		/* An ABORT with nothing in progress is harmless: a session
+		 * may send one after a refused BEGIN. */
+		if (s->state == QS_RECEIVING) {
+			log_info("id=%s client=%s status=aborted (by the session)",
+			    s->msg.qid, s->client);
+			qmgr_session_drop_msg(s);
+		}
+		return 0;
+	default:
+		break;
+	}
+	snprintf(why, sizeof(why), "unexpected-%s state=%s", ipc_type_name(f->hdr.type),
+	    qmgr_session_state_names[s->state]);
+	qmgr_session_violation(s, why);
+	return -1;
+}
+
+static void
+qmgr_session_read(int fd, short ev, void *arg)
+{
+	struct qmgr_session *s = arg;
+	struct ipc_frame f;
+	const char *why = "";
+	char reason[128];
+	int i, n;
+
+	(void)ev;
+	for (i = 0; i < QMGR_SESSION_BURST; i++) {
+		n = ipc_recv(fd, qmgr->rbuf, &f, &why);
+		if (n == 1) {
+			if (qmgr_session_handle(s, &f) == -1)
+				return;
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n == -1 && errno == EPROTO) {
+			snprintf(reason, sizeof(reason), "malformed-message (%s)", why);
+			qmgr_session_violation(s, reason);
+			return;
+		}
+		if (n == -1)
+			log_warnx("client=%s session=%d receive", s->client, (int)s->pid);
+		log_debug("session=%d client=%s closed", (int)s->pid, s->client);
+		qmgr_session_free(s);
+		return;
+	}
+}
+
+/* Log an accepted message, and its recipients that start out deferred. */
+static void
+qmgr_session_log_queued(const struct qmgr_session *s)
+{
+	struct queue_rcpt r;
+	int64_t after = -1;
+
+	log_info("id=%s client=%s from=<%s> size=%" PRIu64 " nrcpt=%u status=queued",
+	    s->msg.qid, s->client, s->msg.sender, s->bytes, s->nrcpt);
+	if (qmgr->relay_host[0] != '\0')
+		return;
+	while (queue_db_rcpt_next(qmgr->db, s->msg.rowid, after, &r) == 1) {
+		after = r.idx;
+		if (r.state == QRCPT_DEFERRED)
+			log_info("id=%s to=<%s> relay=none delay=0.0 attempts=0 "
+			    "status=deferred (%s)", s->msg.qid, r.address, r.last_reply);
+	}
+}
+
+/* After the group commit: answer every session waiting for it. */
+void
+qmgr_session_commit_done(int ok)
+{
+	struct qmgr_session *s, *next;
+
+	for (s = TAILQ_FIRST(&qmgr->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->state != QS_WAITING)
+			continue;
+		s->state = QS_IDLE;
+		qmgr->nwaiting--;
+		if (ok) {
+			qmgr_session_log_queued(s);
+			qmgr->sched_dirty = 1;
+			if (qmgr_session_send_qid(s, IPC_Q2S_COMMIT_OK, s->reqid) == -1)
+				qmgr_session_kill(s);
+		} else {
+			log_warn("id=%s client=%s status=refused (451 4.3.0 commit failed)",
+			    s->msg.qid, s->client);
+			if (qmgr_session_fail(s, s->reqid, 451, "4.3.0",
+			    "Queue file write error, try again later") == -1)
+				qmgr_session_kill(s);
+		}
+		s->msg.rowid = 0;
+	}
+	qmgr->nwaiting = 0;
+}
+
+/*
+ * The transaction is gone: sessions waiting for it are refused now,
+ * sessions still sending are refused at their COMMIT (their rows went
+ * with the transaction or go with the recovery that follows).
+ */
+void
+qmgr_session_db_lost(void)
+{
+	struct qmgr_session *s;
+
+	qmgr_session_commit_done(0);
+	TAILQ_FOREACH(s, &qmgr->sessions, entry) {
+		if (s->state != QS_RECEIVING)
+			continue;
+		s->failed = 1;
+		buf_reset(&s->pend);
+	}
+}
+
+void
+qmgr_session_close_all(void)
+{
+	while (!TAILQ_EMPTY(&qmgr->sessions))
+		qmgr_session_free(TAILQ_FIRST(&qmgr->sessions));
+}

@@ -1,0 +1,162 @@
+/*
+ * smtp_data.c: the DATA reader, a byte-driven state machine.
+ *
+ * Ordinary text is passed on in runs, so the callback sees a few large
+ * slices per feed rather than one call per byte; only CR, LF, NUL and a
+ * dot at the start of a line need the state machine.  A CR is held back
+ * until the byte after it shows whether it ends a line, and the dot at
+ * the start of a line until it is known to be stuffing or the end.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "smtp_data.h"
+
+static const uint8_t smtp_data_crlf[2] = { '\r', '\n' };
+
+void
+smtp_data_init(struct smtp_data *d, uint64_t limit, int bare_lf_ok,
+    smtp_data_out_fn out, void *arg)
+{
+	memset(d, 0, sizeof(*d));
+	d->state = SMTP_DATA_BOL;
+	d->bare_lf_ok = bare_lf_ok != 0;
+	d->limit = limit;
+	d->out = out;
+	d->arg = arg;
+}
+
+/* Count message bytes and pass them on while the message is still wanted. */
+static void
+smtp_data_emit(struct smtp_data *d, const uint8_t *p, size_t n)
+{
+	d->count += n;
+	if (d->count > d->limit)
+		d->flags |= SMTP_DATA_TOO_BIG;
+	if (d->flags != 0 || n == 0)
+		return;
+	d->out(d->arg, p, n);
+}
+
+/* An LF with no CR before it: a line end only where bare LF is allowed. */
+static void
+smtp_data_bare_lf(struct smtp_data *d)
+{
+	if (d->bare_lf_ok) {
+		smtp_data_emit(d, smtp_data_crlf, sizeof(smtp_data_crlf));
+		d->state = SMTP_DATA_BOL;
+		return;
+	}
+	/*
+	 * Not a line end: staying inside the line means that a "." after it
+	 * cannot end the data (the \n.\r\n smuggling form).
+	 */
+	d->flags |= SMTP_DATA_BARE_LF;
+	d->state = SMTP_DATA_TEXT;
+}
+
+/* Length of the run of ordinary bytes at p. */
+static size_t
+smtp_data_run(const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] == '\r' || p[i] == '\n' || p[i] == '\0')
+			break;
+	return i;
+}
+
+/*
+ * Handle the byte at p (with n bytes available) in the current state.
+ * Returns how many bytes were used: 0 when the state changed without
+ * using the byte, so it is looked at again in the new state.
+ */
+static size_t
+smtp_data_step(struct smtp_data *d, const uint8_t *p, size_t n)
+{
+	size_t run;
+
+	switch (d->state) {
+	case SMTP_DATA_BOL:
+		if (*p == '.') {
+			d->state = SMTP_DATA_DOT;
+			return 1;
+		}
+		d->state = SMTP_DATA_TEXT;
+		return 0;
+	case SMTP_DATA_TEXT:
+		if ((run = smtp_data_run(p, n)) > 0) {
+			smtp_data_emit(d, p, run);
+			return run;
+		}
+		if (*p == '\r')
+			d->state = SMTP_DATA_CR;
+		else if (*p == '\n')
+			smtp_data_bare_lf(d);
+		else
+			d->flags |= SMTP_DATA_NUL;
+		return 1;
+	case SMTP_DATA_CR:
+		if (*p == '\n') {
+			smtp_data_emit(d, smtp_data_crlf, sizeof(smtp_data_crlf));
+			d->state = SMTP_DATA_BOL;
+			return 1;
+		}
+		d->flags |= SMTP_DATA_BARE_CR;
+		d->state = SMTP_DATA_TEXT;
+		return 0;
+	case SMTP_DATA_DOT:
+		if (*p == '\r') {
+			d->state = SMTP_DATA_DOTCR;
+			return 1;
+		}
+		if (*p == '\n' && d->bare_lf_ok) {
+			d->state = SMTP_DATA_DONE;
+			return 1;
+		}
+		/* Dot-stuffing: the leading dot of any other line is dropped. */
+		d->state = SMTP_DATA_TEXT;
+		return 0;
+	case SMTP_DATA_DOTCR:
+		if (*p == '\n') {
+			d->state = SMTP_DATA_DONE;
+			return 1;
+		}
+		d->flags |= SMTP_DATA_BARE_CR;
+		d->state = SMTP_DATA_TEXT;
+		return 0;
+	case SMTP_DATA_DONE:
+		break;
+	}
+	return 0;
+}
+
+size_t
+smtp_data_feed(struct smtp_data *d, const uint8_t *p, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n && d->state != SMTP_DATA_DONE)
+		off += smtp_data_step(d, p + off, n - off);
+	return off;
+}
+
+int
+smtp_data_done(const struct smtp_data *d)
+{
+	return d->state == SMTP_DATA_DONE;
+}
+
+unsigned int
+smtp_data_flags(const struct smtp_data *d)
+{
+	return d->flags;
+}
+
+uint64_t
+smtp_data_count(const struct smtp_data *d)
+{
+	return d->count;
+}

@@ -1,0 +1,79 @@
+/*
+ * smtp_received.c: the Received: header the session puts on every message.
+ *
+ * RFC 5321 4.4 trace information, folded over three lines:
+ *
+ *   Received: from <helo> ([<client address>])
+ *   	by <myhostname> (moat) with ESMTP id <queue id>
+ *   	for <rcpt>; Sun, 22 Nov 2026 13:20:01 +0000
+ *
+ * "for" only when the message has exactly one recipient: with several,
+ * every copy would tell its reader who else (Bcc included) got it.  The
+ * HELO name is the one thing here a client chose, so it is reduced to
+ * characters that cannot end a clause or open a comment.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#include "smtp_session.h"
+
+/* Keep host-name and address-literal characters; anything else becomes '_'. */
+static void
+smtp_received_clean_helo(const char *helo, char *dst, size_t dstsz)
+{
+	size_t i;
+
+	for (i = 0; helo[i] != '\0' && i + 1 < dstsz; i++) {
+		char c = helo[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' ||
+		    c == ':' || c == '[' || c == ']';
+		dst[i] = ok ? c : '_';
+	}
+	dst[i] = '\0';
+}
+
+void
+smtp_received_date(time_t now, char *dst, size_t dstsz)
+{
+	static const char *const days[] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+	};
+	static const char *const months[] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+	};
+	struct tm tm;
+
+	/* Names from tables, not strftime: no locale, no time zone files. */
+	if (gmtime_r(&now, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 ||
+	    tm.tm_mon < 0 || tm.tm_mon > 11) {
+		snprintf(dst, dstsz, "Thu, 1 Jan 1970 00:00:00 +0000");
+		return;
+	}
+	snprintf(dst, dstsz, "%s, %d %s %04d %02d:%02d:%02d +0000",
+	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+int
+smtp_received_format(struct buf *b, const char *helo, int esmtp,
+    const char *client_addr, const char *myhostname, const char *qid,
+    const char *rcpt, time_t now)
+{
+	char name[MOAT_HELO_MAX + 1], date[64];
+	int r;
+
+	smtp_received_clean_helo(helo, name, sizeof(name));
+	smtp_received_date(now, date, sizeof(date));
+	r = buf_printf(b, "Received: from %s ([%s])\r\n"
+	    "\tby %s (moat) with %s id %s", name, client_addr, myhostname,
+	    esmtp ? "ESMTP" : "SMTP", qid);
+	if (r == -1)
+		return -1;
+	if (rcpt != NULL)
+		return buf_printf(b, "\r\n\tfor <%s>; %s\r\n", rcpt, date);
+	return buf_printf(b, ";\r\n\t%s\r\n", date);
+}
