@@ -94,6 +94,20 @@ smtp_client_is2xx(const struct smtp_reply *r)
 	return r->code >= 200 && r->code < 300;
 }
 
+/*
+ * 421 means the server is closing the connection (RFC 5321 3.8): no more
+ * replies will come, so it is the answer for every open recipient.
+ */
+static int
+smtp_client_closing(struct smtp_client *sc, const struct smtp_reply *r,
+    const char *stage)
+{
+	if (r->code != 421)
+		return 0;
+	smtp_client_reply_rest(sc, r, stage);
+	return 1;
+}
+
 static enum smtp_step
 smtp_client_greeting(struct smtp_client *sc)
 {
@@ -155,15 +169,22 @@ smtp_client_ehlo(struct smtp_client *sc)
 static void
 smtp_client_log_connect(const struct smtp_client *sc)
 {
+	char size[32];
+
 	if (!sc->esmtp) {
 		log_info("id=%s relay=%s event=connect esmtp=no", sc->j->qid,
 		    sc->j->relay);
 		return;
 	}
-	log_info("id=%s relay=%s event=connect esmtp=yes pipelining=%s size=%llu "
+	if (!sc->ext.size)
+		strlcpy_m(size, "no", sizeof(size));
+	else if (sc->ext.size_max == 0)
+		strlcpy_m(size, "unlimited", sizeof(size));
+	else
+		snprintf(size, sizeof(size), "%llu", (unsigned long long)sc->ext.size_max);
+	log_info("id=%s relay=%s event=connect esmtp=yes pipelining=%s size=%s "
 	    "8bitmime=%s", sc->j->qid, sc->j->relay,
-	    sc->ext.pipelining ? "yes" : "no",
-	    (unsigned long long)sc->ext.size_max,
+	    sc->ext.pipelining ? "yes" : "no", size,
 	    sc->ext.eightbitmime ? "yes" : "no");
 }
 
@@ -260,9 +281,13 @@ smtp_client_envelope_pipelined(struct smtp_client *sc)
 		return smtp_client_lost(sc, "sending MAIL FROM");
 	if (!(mail_ok = smtp_client_is2xx(r)))
 		smtp_client_reply_rest(sc, r, "in reply to MAIL FROM command");
+	if (r->code == 421)
+		return STEP_DROP;
 	for (i = 0; i < sc->j->nrcpt; i++) {
 		if ((r = smtp_conn_reply(&sc->conn)) == NULL)
 			return smtp_client_lost(sc, "sending RCPT TO");
+		if (smtp_client_closing(sc, r, "in reply to RCPT TO command"))
+			return STEP_DROP;
 		if (mail_ok)
 			smtp_client_rcpt_reply(sc, i, r);
 	}
@@ -295,6 +320,8 @@ smtp_client_envelope_serial(struct smtp_client *sc)
 		r = smtp_client_command(sc, (const char *)b.data, "sending RCPT TO");
 		buf_free(&b);
 		if (r == NULL)
+			return STEP_DROP;
+		if (smtp_client_closing(sc, r, "in reply to RCPT TO command"))
 			return STEP_DROP;
 		smtp_client_rcpt_reply(sc, i, r);
 	}

@@ -89,7 +89,8 @@ supervise_describe_status(int status, char *buf, size_t bufsz)
 			abbrev = num;
 		}
 		snprintf(buf, bufsz, "status=killed signal=SIG%s%s%s", abbrev,
-		    sig == SIGSYS ? " (seccomp violation)" : "",
+		    sig == SIGSYS ? " (seccomp violation)" :
+		    sig == SIGXFSZ ? " (RLIMIT_FSIZE: it wrote to a regular file)" : "",
 		    WCOREDUMP(status) ? " core=dumped" : "");
 	} else
 		snprintf(buf, bufsz, "status=unknown wait=0x%x", (unsigned int)status);

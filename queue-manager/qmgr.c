@@ -145,6 +145,7 @@ qmgr_db_trouble(const char *what, int force_lost)
 static void
 qmgr_commit(void)
 {
+	log_debug("event=commit waiting=%d", qmgr->nwaiting);
 	evtimer_del(qmgr->flush_ev);
 	if (queue_db_commit(qmgr->db) == -1) {
 		log_warn("queue database: commit failed: %s", queue_db_errmsg(qmgr->db));

@@ -42,6 +42,8 @@
 /* Rows a control client is sent before others get a turn. */
 #define QMGR_CONTROL_BATCH	64
 #define QMGR_ENH_MAX		15	/* "5.1.1" with room to spare */
+/* A reply as logged and stored: code, enhanced code, text, a prefix. */
+#define QMGR_REPLY_MAX		(MOAT_TEXT_MAX + 64)
 
 struct event;
 struct event_base;
@@ -76,10 +78,11 @@ struct qmgr_job_rcpt {
 	uint32_t		 idx;
 	char			 address[QUEUE_SENDER_MAX + 1];
 	uint32_t		 attempts;	/* before this job */
+	int			 nexthop_stale;	/* stored route differs */
 	int			 done;
 	uint32_t		 code;
 	char			 enh[QMGR_ENH_MAX + 1];
-	char			 text[MOAT_TEXT_MAX + 1];
+	char			 reply[QMGR_REPLY_MAX + 1];	/* "550 5.1.1 ..." */
 	char			 relay[MOAT_NEXTHOP_MAX + 1];
 	int64_t			 when_us;	/* result time, for delay= */
 	/* Set while the job is applied: */
@@ -204,6 +207,7 @@ int	qmgr_route(const struct conf *cfg, const char *client, const char *address,
 int	qmgr_job_replay(void);
 void	qmgr_job_finish(struct qmgr_job *job);
 void	qmgr_job_free(struct qmgr_job *job);
+struct qmgr_job_rcpt *qmgr_job_rcpt_find(struct qmgr_job *job, uint32_t idx);
 
 /* qmgr_agent.c */
 void	qmgr_agent_new(int fd, pid_t pid, enum queue_transport t);
@@ -218,7 +222,7 @@ struct qmgr_bounced {
 	const char	*diagnostic;	/* the reply, "550 5.1.1 ..." */
 };
 int	qmgr_bounce_create(const struct queue_msg *orig, const struct qmgr_bounced *b,
-	    size_t n, char bounce_qid[QUEUE_ID_LEN + 1]);
+	    size_t n, char bounce_qid[QUEUE_ID_LEN + 1], uint64_t *size);
 int	qmgr_msg_remove_if_done(const struct queue_msg *m, int *removed);
 
 /* qmgr_control.c */

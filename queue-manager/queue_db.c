@@ -121,7 +121,8 @@ static const char *const queue_db_sql[ST_COUNT] = {
 	    " AND transport = ?2 AND " WAITING " AND next_attempt <= ?3 AND idx > ?4"
 	    " ORDER BY idx LIMIT 1",
 	[ST_NEXT_DUE] = "SELECT min(r.next_attempt) FROM recipients r"
-	    " JOIN messages m ON m.id = r.msg WHERE r." WAITING " AND m.state = 'queued'",
+	    " JOIN messages m ON m.id = r.msg WHERE r." WAITING
+	    " AND r.next_attempt > ?1 AND m.state = 'queued'",
 	[ST_CHUNK_INSERT] = "INSERT INTO chunks (msg, seq, data) VALUES (?1, ?2, ?3)",
 	[ST_CHUNK_GET] = "SELECT data FROM chunks WHERE msg = ?1 AND seq = ?2",
 	[ST_CHUNK_COUNT] = "SELECT count(*) FROM chunks WHERE msg = ?1",
@@ -837,11 +838,12 @@ queue_db_due_rcpt(struct queue_db *db, int64_t msg, enum queue_transport t,
 }
 
 int
-queue_db_next_due(struct queue_db *db, int64_t *when)
+queue_db_next_due(struct queue_db *db, int64_t after, int64_t *when)
 {
 	sqlite3_stmt *st = queue_db_stmt(db, ST_NEXT_DUE);
 	int r;
 
+	sqlite3_bind_int64(st, 1, after);
 	if ((r = queue_db_row(db, st, "next due")) != 1)
 		return r;
 	if (sqlite3_column_type(st, 0) == SQLITE_NULL)

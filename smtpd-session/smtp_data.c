@@ -27,16 +27,25 @@ smtp_data_init(struct smtp_data *d, uint64_t limit, int bare_lf_ok,
 	d->arg = arg;
 }
 
-/* Count message bytes and pass them on while the message is still wanted. */
+/*
+ * Count message bytes and pass them on while the message is still wanted.
+ * Output stops exactly at the limit, so what was emitted never depends on
+ * how the input was sliced.
+ */
 static void
 smtp_data_emit(struct smtp_data *d, const uint8_t *p, size_t n)
 {
+	uint64_t room = d->count < d->limit ? d->limit - d->count : 0;
+
 	d->count += n;
-	if (d->count > d->limit)
-		d->flags |= SMTP_DATA_TOO_BIG;
-	if (d->flags != 0 || n == 0)
+	if (d->flags != 0)
 		return;
-	d->out(d->arg, p, n);
+	if (n > room) {
+		d->flags |= SMTP_DATA_TOO_BIG;
+		n = (size_t)room;
+	}
+	if (n > 0)
+		d->out(d->arg, p, n);
 }
 
 /* An LF with no CR before it: a line end only where bare LF is allowed. */

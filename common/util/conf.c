@@ -170,6 +170,7 @@ static void
 conf_split(const char *text, struct conf_words *w)
 {
 	const char *p = text;
+	size_t alloc = 0;
 
 	w->v = NULL;
 	w->n = 0;
@@ -185,12 +186,16 @@ conf_split(const char *text, struct conf_words *w)
 		for (i = 0; i < n; i++)
 			if (word[i] >= 'A' && word[i] <= 'Z')
 				word[i] = (char)(word[i] - 'A' + 'a');
-		w->v = xreallocarray(w->v, w->n + 1, sizeof(*w->v));
+		if (w->n == alloc) {
+			alloc = alloc == 0 ? 8 : alloc * 2;
+			w->v = xreallocarray(w->v, alloc, sizeof(*w->v));
+		}
 		w->v[w->n++] = word;
 		p += n;
 	}
 }
 
+/* Free the words of a list and leave it empty. */
 static void
 conf_words_free(struct conf_words *w)
 {
@@ -222,6 +227,7 @@ conf_network_why(const char *word)
 	return "want address or address/prefix";
 }
 
+/* CONFT_DOMAINS: a list of domain names. */
 static int
 conf_set_domains(struct conf_value *v, char *err, size_t errsz)
 {
@@ -237,6 +243,7 @@ conf_set_domains(struct conf_value *v, char *err, size_t errsz)
 	return 0;
 }
 
+/* CONFT_NETWORKS: a list of CIDR blocks. */
 static int
 conf_set_networks(struct conf_value *v, char *err, size_t errsz)
 {
@@ -259,6 +266,7 @@ conf_set_networks(struct conf_value *v, char *err, size_t errsz)
 	return rc;
 }
 
+/* CONFT_LISTEN: one or more ip:port / [ipv6]:port. */
 static int
 conf_set_listen(struct conf_value *v, char *err, size_t errsz)
 {
@@ -303,6 +311,11 @@ conf_looks_like_hostname(const char *s, size_t n)
 	return alpha;
 }
 
+/*
+ * CONFT_NEXTHOP: empty or "[address]:port".  The brackets are required
+ * (as in Postfix's relayhost, where they mean "no MX lookup") so that a
+ * later release can give unbracketed names their DNS meaning.
+ */
 static int
 conf_set_nexthop(struct conf_value *v, char *err, size_t errsz)
 {
@@ -388,6 +401,7 @@ conf_value_set(struct conf_value *v, const struct conf_setting_info *si,
 	return -1;
 }
 
+/* The setting called name[0..n), or CONF_NSETTINGS. */
 static enum conf_key
 conf_lookup(const char *name, size_t n)
 {

@@ -293,14 +293,14 @@ static void
 test_format(void)
 {
 	struct mailaddr a;
-	char out[8];
+	char out[9];
 	size_t consumed;
 
 	T_OK(addr_parse_path("<>", 2, 1, &a, &consumed) == ADDR_OK, "format: null parsed");
 	T_OK(addr_format(&a, out, sizeof(out)) == 0 && out[0] == '\0', "format: null is empty");
 	T_OK(addr_parse_mailbox("abc@d.ef", 8, &a) == ADDR_OK, "format: parsed");
-	T_OK(addr_format(&a, out, sizeof(out)) == -1 && strlen(out) == 7, "format: truncation reported");
-	T_OK(addr_format(&a, out, 9) == 0, "format: exact fit");
+	T_OK(addr_format(&a, out, 8) == -1 && strlen(out) == 7, "format: truncation reported");
+	T_OK(addr_format(&a, out, 9) == 0 && strcmp(out, "abc@d.ef") == 0, "format: exact fit");
 	T_OK(addr_format(&a, out, 0) == -1, "format: zero size");
 	T_OK(strcmp(addr_strerror(ADDR_ERR_TOO_LONG), "address too long") == 0, "strerror too long");
 	T_OK(addr_strerror((enum addr_err)99) != NULL, "strerror unknown code");

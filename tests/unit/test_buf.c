@@ -36,7 +36,7 @@ test_cap(void)
 
 	buf_init(&b, 5000);
 	for (i = 0; i < 5000; i++)
-		if (buf_append(&b, "ab" + (i % 2), 1) == -1)
+		if (buf_append(&b, &"ab"[i % 2], 1) == -1)
 			break;
 	T_OK(i == 5000 && b.len == 5000, "5000 one-byte appends across reallocations");
 	T_OK(b.data[0] == 'a' && b.data[1] == 'b' && b.data[4999] == 'b' && b.data[5000] == '\0',

@@ -569,6 +569,41 @@ test_bundled(void)
 	conf_free(c);
 }
 
+/* docs/configuration.md has a table row per setting with its default. */
+static void
+test_docs(void)
+{
+	const char *srcdir = getenv("srcdir");
+	char path[PATH_MAX], line[1024], want[128];
+	int k, found[CONF_NSETTINGS] = { 0 };
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/../docs/configuration.md", srcdir != NULL ? srcdir : ".");
+	f = fopen(path, "r");
+	T_OK(f != NULL, "%s readable", path);
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		for (k = 0; k < CONF_NSETTINGS; k++) {
+			const struct conf_setting_info *si = conf_setting((enum conf_key)k);
+
+			snprintf(want, sizeof(want), "| `%s` | ", si->name);
+			if (strncmp(line, want, strlen(want)) != 0)
+				continue;
+			if (si->def[0] != '\0')
+				snprintf(want, sizeof(want), " | `%s` | ", si->def);
+			else
+				snprintf(want, sizeof(want), " | (empty) | ");
+			if (strstr(line, want) != NULL)
+				found[k]++;
+		}
+	}
+	fclose(f);
+	for (k = 0; k < CONF_NSETTINGS; k++)
+		T_OK(found[k] == 1, "configuration.md documents %s once, with its default",
+		    conf_setting((enum conf_key)k)->name);
+}
+
 int
 main(void)
 {
@@ -581,5 +616,6 @@ main(void)
 	test_print();
 	test_fd();
 	test_bundled();
+	test_docs();
 	return t_done();
 }

@@ -1,0 +1,321 @@
+/*
+ * qmgr_agent.c: the channels of delivery agents.
+ *
+ * An agent does one job at a time: it gets IPC_Q2D_JOB, asks for the
+ * body chunk by chunk (IPC_D2Q_FETCH, answered from the database with
+ * IPC_Q2D_CHUNK), sends one IPC_D2Q_RESULT per recipient and then
+ * IPC_D2Q_DONE.  Everything it says is checked against its job: the job
+ * id, that the index belongs to the job, one result per recipient, reply
+ * codes that mean something.  A violation closes the channel; the job's
+ * recipients without a result go back to the queue.
+ *
+ * A chunk the socket has no room for waits in the agent's out slot, and
+ * the agent is not read from until it has gone out, so an agent that
+ * asks faster than it reads cannot make the queue-manager buffer more
+ * than one chunk for it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "util/log.h"
+#include "util/xmalloc.h"
+#include "qmgr.h"
+
+#define QMGR_AGENT_BURST	16
+
+static void qmgr_agent_io(int fd, short ev, void *arg);
+
+/* Wait for the agent to become readable, or writable while out is pending. */
+static void
+qmgr_agent_want(struct qmgr_agent *a, short what)
+{
+	event_del(a->ev);
+	event_assign(a->ev, qmgr->base, a->fd, what | EV_PERSIST, qmgr_agent_io, a);
+	event_add(a->ev, NULL);
+}
+
+void
+qmgr_agent_new(int fd, pid_t pid, enum queue_transport t)
+{
+	struct qmgr_agent *a = xcalloc(1, sizeof(*a));
+
+	a->fd = fd;
+	a->pid = pid;
+	a->transport = t;
+	buf_init(&a->chunk, IPC_DATA_CHUNK);
+	if ((a->ev = event_new(qmgr->base, fd, EV_READ | EV_PERSIST, qmgr_agent_io, a)) == NULL ||
+	    event_add(a->ev, NULL) == -1)
+		log_panic("agent event: out of memory");
+	TAILQ_INSERT_TAIL(&qmgr->agents, a, entry);
+	qmgr->sched_dirty = 1;
+	log_info("agent=%d transport=%s status=connected", (int)pid,
+	    queue_transport_name(t));
+}
+
+void
+qmgr_agent_close(struct qmgr_agent *a, const char *why)
+{
+	struct qmgr_job *job = a->job;
+
+	if (why != NULL)
+		log_warn("agent=%d transport=%s%s%s closed: %s", (int)a->pid,
+		    queue_transport_name(a->transport), job != NULL ? " id=" : "",
+		    job != NULL ? job->msg.qid : "", why);
+	TAILQ_REMOVE(&qmgr->agents, a, entry);
+	event_free(a->ev);
+	close(a->fd);
+	if (a->out_pending)
+		ipc_wr_free(&a->out);
+	buf_free(&a->chunk);
+	a->job = NULL;
+	if (job != NULL) {
+		job->agent_lost = job->ndone < job->n;
+		qmgr_job_finish(job);
+	}
+	free(a);
+}
+
+void
+qmgr_agent_close_all(void)
+{
+	while (!TAILQ_EMPTY(&qmgr->agents))
+		qmgr_agent_close(TAILQ_FIRST(&qmgr->agents), NULL);
+}
+
+/* Send, or keep the message until the socket has room.  Owns w. */
+static int
+qmgr_agent_send(struct qmgr_agent *a, struct ipc_wr *w)
+{
+	if (qmgr_send(a->fd, w) == 0) {
+		ipc_wr_free(w);
+		return 0;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		a->out = *w;
+		a->out_pending = 1;
+		qmgr_agent_want(a, EV_WRITE);
+		return 0;
+	}
+	ipc_wr_free(w);
+	return -1;
+}
+
+int
+qmgr_agent_send_job(struct qmgr_agent *a, struct qmgr_job *job)
+{
+	struct ipc_wr w;
+	uint32_t i;
+
+	ipc_wr_init(&w, IPC_Q2D_JOB, 0);
+	ipc_put_u64(&w, job->id);
+	ipc_put_str(&w, job->msg.qid);
+	ipc_put_str(&w, job->msg.sender);
+	ipc_put_u64(&w, job->msg.size);
+	ipc_put_u32(&w, (uint32_t)job->msg.body_type);
+	ipc_put_str(&w, job->nexthop);
+	ipc_put_u32(&w, job->n);
+	for (i = 0; i < job->n; i++) {
+		ipc_put_u32(&w, job->r[i].idx);
+		if (ipc_put_str(&w, job->r[i].address) == -1) {
+			ipc_wr_free(&w);
+			return -1;
+		}
+	}
+	return qmgr_agent_send(a, &w);
+}
+
+static int
+qmgr_agent_fetch(struct qmgr_agent *a, const struct ipc_frame *f, const char **why)
+{
+	struct qmgr_job *job = a->job;
+	struct ipc_rd r;
+	struct ipc_wr w;
+	uint64_t id;
+	uint32_t seq, last;
+	int got = 0;
+
+	ipc_rd_init(&r, f);
+	id = ipc_get_u64(&r);
+	seq = ipc_get_u32(&r);
+	if (ipc_rd_end(&r) == -1)
+		return *why = "malformed-fetch", -1;
+	if (job == NULL || id != job->id)
+		return *why = "fetch-for-another-job", -1;
+	last = job->nchunks == 0 ? 0 : job->nchunks - 1;
+	if (seq > last)
+		return *why = "fetch-past-the-end", -1;
+	buf_reset(&a->chunk);
+	if (job->nchunks > 0 &&
+	    (got = queue_db_chunk_get(qmgr->db, job->msg.rowid, seq, &a->chunk)) != 1) {
+		log_warn("id=%s chunk=%u: %s", job->msg.qid, seq, got == 0 ?
+		    "missing from the queue" : queue_db_errmsg(qmgr->db));
+		return *why = "body chunk unreadable", -1;
+	}
+	ipc_wr_init(&w, IPC_Q2D_CHUNK, f->hdr.reqid);
+	ipc_put_u64(&w, id);
+	ipc_put_u32(&w, seq);
+	ipc_put_u32(&w, seq == last);
+	ipc_put_blob(&w, a->chunk.data, a->chunk.len);
+	if (qmgr_agent_send(a, &w) == -1)
+		return *why = "sending a chunk failed", -1;
+	return 0;
+}
+
+/* A reply text on one line: the agent should have made it so already. */
+static int
+qmgr_agent_text_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s == '\r' || *s == '\n')
+			return 0;
+	return 1;
+}
+
+static int
+qmgr_agent_result(struct qmgr_agent *a, const struct ipc_frame *f, const char **why)
+{
+	char enh[QMGR_ENH_MAX + 1], text[MOAT_TEXT_MAX + 1], relay[MOAT_NEXTHOP_MAX + 1];
+	struct qmgr_job *job = a->job;
+	struct qmgr_job_rcpt *jr;
+	struct ipc_rd r;
+	uint32_t idx, code;
+	uint64_t id;
+
+	ipc_rd_init(&r, f);
+	id = ipc_get_u64(&r);
+	idx = ipc_get_u32(&r);
+	code = ipc_get_u32(&r);
+	ipc_get_str(&r, enh, sizeof(enh));
+	ipc_get_str(&r, text, sizeof(text));
+	ipc_get_str(&r, relay, sizeof(relay));
+	if (ipc_rd_end(&r) == -1 || !qmgr_agent_text_ok(text) ||
+	    !qmgr_agent_text_ok(relay) || !qmgr_agent_text_ok(enh))
+		return *why = "malformed-result", -1;
+	if (job == NULL || id != job->id)
+		return *why = "result-for-another-job", -1;
+	if ((jr = qmgr_job_rcpt_find(job, idx)) == NULL)
+		return *why = "result-for-unknown-recipient", -1;
+	if (jr->done)
+		return *why = "second-result-for-recipient", -1;
+	if (queue_outcome_of(code) == QOUT_INVALID)
+		return *why = "bad-reply-code", -1;
+	jr->done = 1;
+	jr->code = code;
+	jr->when_us = qmgr_now_us();
+	strlcpy_m(jr->enh, enh, sizeof(jr->enh));
+	strlcpy_m(jr->relay, relay, sizeof(jr->relay));
+	qmgr_reply_text(code, enh, text, jr->reply, sizeof(jr->reply));
+	job->ndone++;
+	return 0;
+}
+
+static int
+qmgr_agent_done(struct qmgr_agent *a, const struct ipc_frame *f, const char **why)
+{
+	struct qmgr_job *job = a->job;
+	struct ipc_rd r;
+	uint64_t id;
+
+	ipc_rd_init(&r, f);
+	id = ipc_get_u64(&r);
+	if (ipc_rd_end(&r) == -1)
+		return *why = "malformed-done", -1;
+	if (job == NULL || id != job->id)
+		return *why = "done-for-another-job", -1;
+	if (job->ndone != job->n)
+		return *why = "done-before-every-result", -1;
+	a->job = NULL;
+	qmgr_job_finish(job);
+	qmgr->sched_dirty = 1;
+	return 0;
+}
+
+/* 0 handled, -1 a violation (why says which). */
+static int
+qmgr_agent_handle(struct qmgr_agent *a, const struct ipc_frame *f, const char **why)
+{
+	if (f->fd >= 0) {
+		close(f->fd);
+		return *why = "descriptor-passed", -1;
+	}
+	switch (f->hdr.type) {
+	case IPC_D2Q_FETCH:
+		return qmgr_agent_fetch(a, f, why);
+	case IPC_D2Q_RESULT:
+		return qmgr_agent_result(a, f, why);
+	case IPC_D2Q_DONE:
+		return qmgr_agent_done(a, f, why);
+	default:
+		return *why = "unexpected-message", -1;
+	}
+}
+
+static void
+qmgr_agent_flush(struct qmgr_agent *a)
+{
+	if (qmgr_send(a->fd, &a->out) == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		qmgr_agent_close(a, "send failed");
+		return;
+	}
+	ipc_wr_free(&a->out);
+	a->out_pending = 0;
+	qmgr_agent_want(a, EV_READ);
+}
+
+static void
+qmgr_agent_read(struct qmgr_agent *a)
+{
+	struct ipc_frame f;
+	const char *why = "";
+	char reason[160];
+	int i, n;
+
+	for (i = 0; i < QMGR_AGENT_BURST && !a->out_pending; i++) {
+		n = ipc_recv(a->fd, qmgr->rbuf, &f, &why);
+		if (n == 1) {
+			if (qmgr_agent_handle(a, &f, &why) == -1) {
+				snprintf(reason, sizeof(reason), "violation=%s (%s)", why,
+				    ipc_type_name(f.hdr.type));
+				qmgr_agent_close(a, reason);
+				return;
+			}
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n == -1 && errno == EPROTO) {
+			snprintf(reason, sizeof(reason), "violation=malformed-message (%s)", why);
+			qmgr_agent_close(a, reason);
+			return;
+		}
+		if (n == 0 && a->job == NULL)
+			log_info("agent=%d transport=%s status=disconnected", (int)a->pid,
+			    queue_transport_name(a->transport));
+		qmgr_agent_close(a, a->job != NULL ? "channel closed in the middle of a job" :
+		    (n == 0 ? NULL : "receive failed"));
+		return;
+	}
+}
+
+static void
+qmgr_agent_io(int fd, short ev, void *arg)
+{
+	struct qmgr_agent *a = arg;
+
+	(void)fd;
+	if (ev & EV_WRITE) {
+		qmgr_agent_flush(a);
+		return;		/* a may be gone; reading resumes next turn */
+	}
+	if (ev & EV_READ)
+		qmgr_agent_read(a);
+}
