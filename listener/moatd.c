@@ -62,7 +62,10 @@ moatd_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Descriptors 0-2 must be open, or a socket could land on them. */
+/*
+ * Descriptors 0-2 must be open, or a socket could land on them; whatever
+ * else was inherited is not moatd's and is closed.
+ */
 static void
 moatd_fix_stdio(void)
 {
@@ -70,8 +73,7 @@ moatd_fix_stdio(void)
 
 	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= STDERR_FILENO)
 		;
-	if (fd > STDERR_FILENO)
-		close(fd);
+	(void)close_range(STDERR_FILENO + 1, ~0U, 0);
 }
 
 /* -n: check the file and print the configuration in effect. */
@@ -352,7 +354,7 @@ static void
 moatd_qchan_event(struct moatd *m, short revents, int64_t now)
 {
 	if (revents & (POLLHUP | POLLERR | POLLNVAL)) {
-		log_warn("child=queue-manager channel closed: restarting it");
+		log_warn("child=queue-manager channel closed");
 		supervise_qmgr_lost(m, now);
 	} else if (revents & POLLOUT)
 		qchan_flush(m);
@@ -406,7 +408,7 @@ main(int argc, char *argv[])
 {
 	struct moatd m;
 	struct moatd_loop lp;
-	char *text;
+	char *text, *libexec;
 	size_t len;
 	int ch, check = 0;
 
@@ -444,6 +446,13 @@ main(int argc, char *argv[])
 	if (conf_parse(m.cfg_path, text, len, &m.cfg, stderr) != 0)
 		log_fatal("%s: configuration has errors (see above; moatd -n "
 		    "checks a file)", m.cfg_path);
+	/* Hold no directory busy; children get absolute paths only. */
+	if ((libexec = realpath(m.libexecdir, NULL)) == NULL)
+		log_fatal("%s: %s (-L names the directory holding the child "
+		    "binaries)", m.libexecdir, strerror(errno));
+	m.libexecdir = libexec;
+	if (chdir("/") == -1)
+		log_fatal("chdir /: %s", strerror(errno));
 	umask(022);
 	moatd_setup(&m, text, len);
 	free(text);

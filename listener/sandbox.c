@@ -45,6 +45,7 @@ const struct sandbox_rule listener_sandbox[] = {
 	SB_ALLOW(unlink),		/* control.sock at shutdown */
 	SB_ALLOW(clock_gettime),
 	SB_ALLOW(gettimeofday),
+	SB_ALLOW(time),
 	SB_ALLOW(getpid),
 	SB_ALLOW(gettid),
 	SB_ALLOW(rt_sigreturn),
@@ -137,6 +138,7 @@ const struct sandbox_rule listener_sandbox[] = {
 	SB_ALLOW(fallocate),
 	SB_ALLOW(fchown),
 	SB_ALLOW(fchmod),
+	SB_ALLOW(umask),
 	SB_ALLOW(flock),
 	SB_ALLOW(unlinkat),
 	SB_ALLOW(rename),

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -104,15 +105,32 @@ qmgr_control_allowed(int fd, uid_t *uid)
 	return cred.gid == qmgr->admin_gid || qmgr_control_in_groups(fd, qmgr->admin_gid);
 }
 
+/*
+ * Answer a caller we will not serve, then close.  A request already
+ * queued is read first: closing a socket with unread data would reset
+ * the connection and the caller could lose the answer.
+ */
 static void
-qmgr_control_error_fd(int fd, uint32_t reqid, const char *text)
+qmgr_control_refuse(int fd, const char *text)
 {
 	struct ipc_wr w;
+	struct msghdr mh;
+	struct iovec iov;
+	char junk[256];
+	int i;
 
-	ipc_wr_init(&w, IPC_Q2C_ERROR, reqid);
+	ipc_wr_init(&w, IPC_Q2C_ERROR, 0);
 	ipc_put_str(&w, text);
 	(void)qmgr_send(fd, &w);
 	ipc_wr_free(&w);
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = junk;
+	iov.iov_len = sizeof(junk);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	for (i = 0; i < 16 && recvmsg(fd, &mh, MSG_DONTWAIT) > 0; i++)
+		;
+	close(fd);
 }
 
 void
@@ -132,15 +150,13 @@ qmgr_control_accept(int lfd, short ev, void *arg)
 		}
 		if (!qmgr_control_allowed(fd, &uid)) {
 			log_warn("control=refused uid=%ld", uid == (uid_t)-1 ? -1L : (long)uid);
-			qmgr_control_error_fd(fd, 0, "permission denied");
-			close(fd);
+			qmgr_control_refuse(fd, "permission denied");
 			continue;
 		}
 		if (qmgr->ncontrols >= QMGR_CONTROL_MAX) {
 			log_warn("control=busy uid=%ld (%d clients already)", (long)uid,
 			    QMGR_CONTROL_MAX);
-			qmgr_control_error_fd(fd, 0, "too many control clients, try again");
-			close(fd);
+			qmgr_control_refuse(fd, "too many control clients, try again");
 			continue;
 		}
 		c = xcalloc(1, sizeof(*c));

@@ -63,7 +63,7 @@ static const char *const queue_db_migrations[] = {
 	"  data BLOB NOT NULL,"
 	"  PRIMARY KEY (msg, seq)"
 	");"
-	"PRAGMA application_id = 1836019828;",	/* QUEUE_APPLICATION_ID */
+	"PRAGMA application_id = 1836015988;",	/* QUEUE_APPLICATION_ID */
 };
 #define QUEUE_DB_NMIGRATIONS \
 	(sizeof(queue_db_migrations) / sizeof(queue_db_migrations[0]))

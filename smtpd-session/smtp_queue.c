@@ -188,6 +188,7 @@ smtp_queue_wait(struct smtp_session *s, uint32_t ok_type)
 	return smtp_queue_recv(s, ok_type);
 }
 
+/* IPC_S2Q_BEGIN with the envelope; the answer brings the queue id. */
 enum smtp_queue_answer
 smtp_queue_begin(struct smtp_session *s)
 {
@@ -251,6 +252,7 @@ smtp_queue_data(struct smtp_session *s, const uint8_t *p, size_t n)
 	}
 }
 
+/* The rest of the data, then IPC_S2Q_COMMIT; 250 may follow only an OK. */
 enum smtp_queue_answer
 smtp_queue_commit(struct smtp_session *s)
 {
@@ -273,6 +275,7 @@ smtp_queue_commit(struct smtp_session *s)
 	return a;
 }
 
+/* Tell the queue-manager to forget the open message, if there is one. */
 void
 smtp_queue_abort(struct smtp_session *s)
 {

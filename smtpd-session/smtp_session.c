@@ -92,6 +92,7 @@ static const struct smtp_verb_step {
 	{ SMTP_VERB_VRFY,	NULL,			smtp_proceed_vrfy },
 };
 
+/* Limits and buffers from the configuration; the caller adds the peer. */
 void
 smtp_session_init(struct smtp_session *s, const struct conf *cfg,
     int client_fd, int queue_fd)
@@ -394,6 +395,7 @@ smtp_session_error_limit(struct smtp_session *s)
 	s->close_reason = "too many errors";
 }
 
+/* Check steps: answer 503 and return -1 when the verb may not run now. */
 static int
 smtp_check_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
@@ -426,9 +428,8 @@ smtp_check_data(struct smtp_session *s, const struct smtp_cmd *cmd)
 	(void)cmd;
 	if (s->state == SMTP_STATE_RCPT)
 		return 0;
-	if (s->state != SMTP_STATE_MAIL)
-		smtp_session_reply(s, "503 5.5.1 Error: need MAIL command");
-	else if (s->nrcpt_refused > 0)
+	/* As Postfix: "need RCPT" even before MAIL, 554 once all were refused. */
+	if (s->state == SMTP_STATE_MAIL && s->nrcpt_refused > 0)
 		smtp_session_reply(s, "554 5.5.1 Error: no valid recipients");
 	else
 		smtp_session_reply(s, "503 5.5.1 Error: need RCPT command");
@@ -456,6 +457,7 @@ smtp_proceed_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
 	smtp_session_reply(s, "250 HELP");
 }
 
+/* Open a transaction: the sender, BODY= and a SIZE= within the limit. */
 static void
 smtp_proceed_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
@@ -511,6 +513,7 @@ smtp_session_add_rcpt(struct smtp_session *s, const char *mbox)
 	return 0;
 }
 
+/* One recipient: the limits, then the relay policy (common/mail/policy.h). */
 static void
 smtp_proceed_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
@@ -564,7 +567,8 @@ smtp_session_received(struct smtp_session *s)
 {
 	struct buf hdr;
 
-	buf_init(&hdr, 2048);
+	/* Everything but myhostname is bounded: HELO, address, id, recipient. */
+	buf_init(&hdr, 1024 + strlen(s->myhostname));
 	if (smtp_received_format(&hdr, s->helo, s->esmtp, s->client_addr,
 	    s->myhostname, s->qid, s->nrcpt == 1 ? s->rcpts[0] : NULL,
 	    time(NULL)) == -1)
@@ -673,6 +677,7 @@ smtp_session_data(struct smtp_session *s)
 	smtp_session_data_end(s, &rd);
 }
 
+/* DATA: the queue-manager opens the message before the client may send it. */
 static void
 smtp_proceed_data(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
@@ -731,6 +736,7 @@ smtp_proceed_vrfy(struct smtp_session *s, const struct smtp_cmd *cmd)
 	smtp_session_reply(s, "252 2.0.0 Cannot VRFY user, but will accept message");
 }
 
+/* Greet, then answer commands until QUIT, an error limit, a timeout or EOF. */
 void
 smtp_session_run(struct smtp_session *s)
 {
@@ -741,7 +747,7 @@ smtp_session_run(struct smtp_session *s)
 	log_info("connect client=%s local=%s%s", s->client_desc, s->local_desc,
 	    s->bare_lf ? " bare_lf=yes" : "");
 	smtp_session_reply(s, "220 %s ESMTP %s", s->myhostname, s->banner_name);
-	while (s->state != SMTP_STATE_CLOSED) {
+	while (s->state != SMTP_STATE_CLOSED && !s->out_broken) {
 		switch (smtp_session_next_line(s, &line, &len)) {
 		case SMTP_LINE_OK:
 			smtp_session_command(s, line, len);

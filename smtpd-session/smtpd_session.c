@@ -94,6 +94,7 @@ smtpd_session_fds(struct smtp_session *s)
 		log_fatal("signal SIGPIPE: %s", strerror(errno));
 }
 
+/* Start-up in the fixed order of the file comment, then one session. */
 int
 main(int argc, char **argv)
 {
@@ -117,7 +118,12 @@ main(int argc, char **argv)
 	close(MOAT_FD_CONFIG);
 
 	spec.no_new_procs = 1;
-	spec.no_file_writes = 1;
+	/*
+	 * RLIMIT_FSIZE stays: standard error may be a log file (moatd
+	 * 2>>moat.log), and the filter already refuses open(), so the only
+	 * files this process could write are the ones it inherited.
+	 */
+	spec.no_file_writes = 0;
 	if (priv_drop(&spec, err, sizeof(err)) == -1)
 		log_fatal("dropping privileges: %s", err);
 	if (smtpd_sandbox_apply(err, sizeof(err)) == -1)

@@ -35,7 +35,7 @@ struct sandbox_rule {
 #define SB_ALLOW(name) { SCMP_SYS(name), SB_ACT_ALLOW, 0, 0, { { 0, 0, 0, 0 } } }
 #define SB_ERRNO(name, e) { SCMP_SYS(name), SB_ACT_ERRNO, (e), 0, { { 0, 0, 0, 0 } } }
 #define SB_ALLOW_ARG(name, idx, op, val) \
-	{ SCMP_SYS(name), SB_ACT_ALLOW, 0, 1, { SCMP_CMP((idx), (op), (val)), { 0, 0, 0, 0 } } }
+	{ SCMP_SYS(name), SB_ACT_ALLOW, 0, 1, { SCMP_CMP((idx), (op), (val), 0), { 0, 0, 0, 0 } } }
 #define SB_ALLOW_ARG_MASK(name, idx, mask, val) \
 	{ SCMP_SYS(name), SB_ACT_ALLOW, 0, 1, { SCMP_CMP((idx), SCMP_CMP_MASKED_EQ, (mask), (val)), { 0, 0, 0, 0 } } }
 

@@ -392,12 +392,15 @@ class Moat:
             if not link.exists():
                 link.symlink_to(target)
         require(MOATD, "moatd")
-        log = open(self.log_path, "ab")
+        # The log goes through a pipe (cat appends it to the file): children
+        # with RLIMIT_FSIZE 0 must not write to a regular file.
+        with open(self.log_path, "ab") as log:
+            self.logger = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=log)
         self.proc = subprocess.Popen(
             [str(MOATD), "-d", "-f", str(self.conf_path), "-L", str(libexec)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, stdout=self.logger.stdin, stderr=self.logger.stdin,
             cwd=self.dir)
-        log.close()
+        self.logger.stdin.close()
         self.ctx.add_cleanup(self.stop)
 
         def up():
@@ -426,6 +429,11 @@ class Moat:
         for pid in processes_mentioning(str(self.dir)):
             kill_quietly(pid, signal.SIGKILL)
         self.proc = None
+        try:
+            self.logger.wait(5)     # EOF once every writer is gone
+        except subprocess.TimeoutExpired:
+            self.logger.kill()
+            self.logger.wait(5)
 
     # processes
     def processes(self):
@@ -778,7 +786,8 @@ class Context:
 
     def note(self, text):
         """A line shown under the test's ok line."""
-        print(f"NOTE: {text}", flush=True)
+        for line in str(text).splitlines():
+            print(f"NOTE: {line}", flush=True)
 
     def cleanup(self):
         errors = []
