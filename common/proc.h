@@ -15,7 +15,7 @@
  *   4, 5: per role, below.
  *
  * and with the arguments
- *   <binary> -u UID -g GID [-t CHROOT] [-R RUNDIR] [-d] [-n CONFIG-NAME]
+ *   <binary> -u UID -g GID [-t CHROOT] [-d] [-n CONFIG-NAME]
  * -u/-g are the ids to switch to (both -1 when moatd runs unprivileged),
  * -t the directory to chroot into, -d turns on debug logging, -n names
  * the configuration file for messages.  A child drops privileges with

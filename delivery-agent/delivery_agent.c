@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ipc_types.h"
@@ -95,19 +96,33 @@ delivery_agent_channel(void)
 		log_fatal("fcntl: %s", strerror(errno));
 }
 
+/* Is the log (standard error) a regular file? */
+static int
+delivery_agent_log_is_file(void)
+{
+	struct stat st;
+
+	return fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/*
+ * Drop privileges and install the transport's seccomp table.  The relay
+ * gets RLIMIT_FSIZE 0 as well, unless the log is a regular file: the
+ * limit would then silence (or, with SIGXFSZ, kill) the agent at its
+ * first log line.  Its seccomp table refuses open() either way, so the
+ * log is the only file it could write to.
+ */
 static void
 delivery_agent_confine(const struct delivery_agent *da, struct priv_spec *spec)
 {
-	const struct sandbox_rule *rules;
 	char err[256];
-	size_t n;
 
 	spec->no_new_procs = 1;
-	spec->no_file_writes = da->transport == MOAT_TRANSPORT_RELAY;
+	spec->no_file_writes = da->transport == MOAT_TRANSPORT_RELAY &&
+	    !delivery_agent_log_is_file();
 	if (priv_drop(spec, err, sizeof(err)) == -1)
 		log_fatal("privilege drop: %s", err);
-	rules = delivery_sandbox_rules(da->transport, &n);
-	if (sandbox_apply(da->role, rules, n, err, sizeof(err)) == -1)
+	if (delivery_sandbox_apply(da->transport, da->role, err, sizeof(err)) == -1)
 		log_fatal("sandbox: %s", err);
 }
 

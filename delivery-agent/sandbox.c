@@ -7,14 +7,15 @@
  * relay: talks TCP to next hops and SEQPACKET to the queue-manager.  It
  * may create only non-blocking IPv4/IPv6 stream sockets, connect them,
  * read SO_ERROR after a non-blocking connect, and poll; it may not open
- * a file (refused softly with EACCES, so a stray library probe fails
- * instead of killing), and RLIMIT_FSIZE 0 stops writes to any file.
+ * a file (refused softly with EACCES, so a library probe such as glibc's
+ * first gmtime_r() looking for /etc/localtime fails instead of killing).
  *
  * local: writes maildirs under its working directory.  It may open,
  * create directories, link, unlink and fsync, but has no socket() or
  * connect() at all: it has no business on a network.
  *
  * Memory may not be made executable (mmap/mprotect with PROT_EXEC die).
+ * Everything not listed kills the process.
  */
 #include "config.h"
 
@@ -23,69 +24,76 @@
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "ipc_types.h"
 #include "sandbox.h"
 #include "util/sandbox.h"
 
 /* Two pinned arguments: both must match. */
-#define SB_ALLOW_ARG2(name, i0, v0, i1, v1) \
-	{ SCMP_SYS(name), SB_ACT_ALLOW, 0, 2, \
+#define SB_ALLOW_ARGS(CALL, i0, v0, i1, v1) \
+	{ SCMP_SYS(CALL), SB_ACT_ALLOW, 0, 2, \
 	  { SCMP_CMP((i0), SCMP_CMP_EQ, (v0)), SCMP_CMP((i1), SCMP_CMP_EQ, (v1)) } }
 
 #define DELIVERY_SOCK_TYPE	(SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC)
 
-/* Calls both transports need: memory, time, logging, the channel. */
+/* Calls both transports need: the channel, the log, memory, time. */
 #define DELIVERY_COMMON_RULES \
 	SB_ALLOW(read), \
 	SB_ALLOW(write), \
 	SB_ALLOW(close), \
 	SB_ALLOW(sendmsg), \
 	SB_ALLOW(recvmsg), \
-	SB_ALLOW(getpid), \
-	SB_ALLOW(clock_gettime), \
-	SB_ALLOW(gettimeofday), \
+	/* Memory, never executable. */ \
 	SB_ALLOW(brk), \
 	SB_ALLOW_ARG_MASK(mmap, 2, PROT_EXEC, 0), \
 	SB_ALLOW_ARG_MASK(mprotect, 2, PROT_EXEC, 0), \
 	SB_ALLOW(munmap), \
 	SB_ALLOW(mremap), \
 	SB_ALLOW(madvise), \
+	/* Time and pid for log lines and maildir names; the clock calls \
+	 * are normally answered by the vDSO. */ \
+	SB_ALLOW(clock_gettime), \
+	SB_ALLOW(gettimeofday), \
+	SB_ALLOW(getpid), \
+	/* abort() after a broken invariant signals this process only. */ \
+	SB_ALLOW(rt_sigprocmask), \
 	SB_ALLOW(rt_sigreturn), \
-	SB_ALLOW(exit), \
+	SB_ALLOW(gettid), \
+	SB_ALLOW_ARG_MASK(tgkill, 0, 0xffffffffu, (scmp_datum_t)getpid()), \
 	SB_ALLOW(exit_group)
 
-static const struct sandbox_rule delivery_relay_rules[] = {
-	SB_ERRNO(open, EACCES),
-	SB_ERRNO(openat, EACCES),
-	DELIVERY_COMMON_RULES,
-	SB_ALLOW_ARG2(socket, 0, AF_INET, 1, DELIVERY_SOCK_TYPE),
-	SB_ALLOW_ARG2(socket, 0, AF_INET6, 1, DELIVERY_SOCK_TYPE),
-	SB_ALLOW(connect),
-	SB_ALLOW_ARG2(getsockopt, 1, SOL_SOCKET, 2, SO_ERROR),
-	SB_ALLOW(sendto),
-	SB_ALLOW(poll),
-	SB_ALLOW(ppoll),
-};
-
-static const struct sandbox_rule delivery_local_rules[] = {
-	SB_ERRNO(open, EACCES),
-	DELIVERY_COMMON_RULES,
-	SB_ALLOW(openat),
-	SB_ALLOW(pread64),
-	SB_ALLOW(mkdirat),
-	SB_ALLOW(linkat),
-	SB_ALLOW(unlinkat),
-	SB_ALLOW(fsync),
-};
-
-const struct sandbox_rule *
-delivery_sandbox_rules(int transport, size_t *n)
+int
+delivery_sandbox_apply(int transport, const char *role, char *err, size_t errlen)
 {
-	if (transport == MOAT_TRANSPORT_RELAY) {
-		*n = sizeof(delivery_relay_rules) / sizeof(delivery_relay_rules[0]);
-		return delivery_relay_rules;
-	}
-	*n = sizeof(delivery_local_rules) / sizeof(delivery_local_rules[0]);
-	return delivery_local_rules;
+	const struct sandbox_rule relay[] = {
+		SB_ERRNO(open, EACCES),
+		SB_ERRNO(openat, EACCES),
+		DELIVERY_COMMON_RULES,
+		/* The connection to the next hop. */
+		SB_ALLOW_ARGS(socket, 0, AF_INET, 1, DELIVERY_SOCK_TYPE),
+		SB_ALLOW_ARGS(socket, 0, AF_INET6, 1, DELIVERY_SOCK_TYPE),
+		SB_ALLOW(connect),
+		SB_ALLOW_ARGS(getsockopt, 1, SOL_SOCKET, 2, SO_ERROR),
+		SB_ALLOW(sendto),
+		SB_ALLOW(poll),
+		SB_ALLOW(ppoll),
+	};
+	const struct sandbox_rule local[] = {
+		SB_ERRNO(open, EACCES),
+		DELIVERY_COMMON_RULES,
+		/* Maildirs, and the spool file, under the working directory. */
+		SB_ALLOW(openat),
+		SB_ALLOW(pread64),
+		SB_ALLOW(mkdirat),
+		SB_ALLOW(linkat),
+		SB_ALLOW(unlinkat),
+		SB_ALLOW(fsync),
+	};
+
+	if (transport == MOAT_TRANSPORT_RELAY)
+		return sandbox_apply(role, relay, sizeof(relay) / sizeof(relay[0]),
+		    err, errlen);
+	return sandbox_apply(role, local, sizeof(local) / sizeof(local[0]),
+	    err, errlen);
 }

@@ -46,8 +46,7 @@ struct smtp_client {
 	struct smtp_conn		 conn;
 	struct smtp_ehlo		 ext;
 	int				 esmtp;
-	uint8_t				*accepted;	/* per recipient */
-	size_t				 naccepted;
+	size_t				 naccepted;	/* RCPTs answered 2xx */
 };
 
 /* The reply r becomes the result of every recipient still open. */
@@ -108,6 +107,7 @@ smtp_client_closing(struct smtp_client *sc, const struct smtp_reply *r,
 	return 1;
 }
 
+/* The greeting: anything but 2xx answers for every recipient. */
 static enum smtp_step
 smtp_client_greeting(struct smtp_client *sc)
 {
@@ -166,6 +166,7 @@ smtp_client_ehlo(struct smtp_client *sc)
 	return STEP_NEXT;
 }
 
+/* One line per connection: what the server offers. */
 static void
 smtp_client_log_connect(const struct smtp_client *sc)
 {
@@ -222,14 +223,16 @@ smtp_client_rcpt_cmd(const struct smtp_client *sc, size_t i, struct buf *b)
 	(void)buf_printf(b, "RCPT TO:<%s>\r\n", sc->j->rcpt[i].mailbox);
 }
 
-/* A RCPT reply: the recipient is accepted, or that is its result. */
+/*
+ * A RCPT reply: the recipient is accepted (it stays open, for the reply
+ * to the end of data), or the reply is its result.
+ */
 static void
 smtp_client_rcpt_reply(struct smtp_client *sc, size_t i, const struct smtp_reply *r)
 {
 	char text[MOAT_TEXT_MAX + 1];
 
 	if (smtp_client_is2xx(r)) {
-		sc->accepted[i] = 1;
 		sc->naccepted++;
 		return;
 	}
@@ -382,6 +385,7 @@ smtp_client_body(struct smtp_client *sc)
 	return STEP_QUIT;
 }
 
+/* Say goodbye politely; the answer changes nothing. */
 static void
 smtp_client_quit(struct smtp_client *sc)
 {
@@ -423,8 +427,12 @@ smtp_client_nexthop(struct smtp_client *sc, struct sockaddr_storage *ss)
 	if (sc->j->nexthop[0] == '\0' || hostport_parse(sc->j->nexthop, ss) == -1 ||
 	    sockaddr_numeric((struct sockaddr *)ss, host, sizeof(host), &port) == -1) {
 		strlcpy_m(sc->j->relay, "none", sizeof(sc->j->relay));
-		snprintf(text, sizeof(text), "next hop \"%s\" is not [address]:port "
-		    "(routing by DNS is not implemented)", sc->j->nexthop);
+		if (sc->j->nexthop[0] == '\0')
+			strlcpy_m(text, "no next hop (relay_host is empty)", sizeof(text));
+		else
+			snprintf(text, sizeof(text), "next hop \"%s\" is not "
+			    "[address]:port (routing by DNS is not implemented)",
+			    sc->j->nexthop);
 		job_result_rest(sc->j, 0, "4.4.3", text, NULL);
 		return -1;
 	}
@@ -456,7 +464,6 @@ smtp_client_deliver(struct job *j, const struct smtp_client_opts *o)
 		smtp_conn_close(&sc.conn);
 		return 0;
 	}
-	sc.accepted = xcalloc(j->nrcpt, 1);
 	st = smtp_client_converse(&sc);
 	if (st == STEP_QUIT)
 		smtp_client_quit(&sc);
@@ -464,6 +471,5 @@ smtp_client_deliver(struct job *j, const struct smtp_client_opts *o)
 		log_warn("id=%s relay=%s server sends bare LF line ends", j->qid,
 		    j->relay);
 	smtp_conn_close(&sc.conn);
-	free(sc.accepted);
 	return st == STEP_FATAL ? -1 : 0;
 }

@@ -202,8 +202,14 @@ moatd_signals(void)
 static void
 moatd_confine(struct moatd *m)
 {
+	struct stat st;
 	char err[256];
 
+	if (fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode))
+		log_warn("standard error is a regular file: children that set "
+		    "RLIMIT_FSIZE to 0 (smtpd-session, relay agents) die of "
+		    "SIGXFSZ when they log; send it through a pipe "
+		    "(moatd 2>&1 | cat >>FILE) or run moatd under a service manager");
 	if (m->privileged) {
 		/* Children start with gid 0 and no extra groups: gid 0 is what
 		 * lets them search queue/ and maildir/ (see rundir.c). */
@@ -232,15 +238,9 @@ moatd_confine(struct moatd *m)
 static void
 moatd_setup(struct moatd *m, const char *text, size_t len)
 {
-	struct stat st;
 	char err[512];
 
 	m->privileged = geteuid() == 0;
-	if (fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode))
-		log_warn("standard error is a regular file: children that set "
-		    "RLIMIT_FSIZE to 0 (smtpd-session, relay agents) die of SIGXFSZ when they "
-		    "log; send it through a pipe (moatd 2>&1 | cat >>FILE) or run "
-		    "moatd under a service manager");
 	if (!sandbox_available())
 		log_warn("THIS BUILD HAS NO SECCOMP FILTERS (--disable-sandbox): it "
 		    "is for sanitizer testing only; never run it on a real host");

@@ -55,14 +55,6 @@ struct moatd {
 	int64_t		 accept_paused_until;	/* out of descriptors: wait */
 };
 
-/* One child that is not a session: the queue-manager or an agent. */
-enum sup_state {
-	SUP_RUNNING,
-	SUP_WAIT_TIMER,		/* restart at next_start */
-	SUP_WAIT_QMGR,		/* an agent waiting for a queue-manager */
-	SUP_DONE		/* shutting down: not restarted */
-};
-
 /* rundir.c */
 int	rundir_setup(struct moatd *m, char *err, size_t errlen);
 

@@ -129,8 +129,14 @@ rundir_sub(struct moatd *m, int rfd, const struct rundir_entry *e,
 	}
 	fd = openat(rfd, e->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1) {
-		rundir_err(err, errlen, path, errno == ELOOP ?
-		    "is a symbolic link, refused" : "open");
+		struct stat st;
+
+		/* With O_DIRECTORY a symbolic link fails as ENOTDIR, not ELOOP. */
+		if (fstatat(rfd, e->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(st.st_mode))
+			snprintf(err, errlen, "%s: is a symbolic link, refused", path);
+		else
+			rundir_err(err, errlen, path, "open");
 		goto out;
 	}
 	if (e->owner != PROC_LISTENER)

@@ -35,6 +35,14 @@
 #define SUP_CRASH_LOOP		5	/* deaths in a row called a crash loop */
 #define SUP_STOP_GRACE_MS	10000	/* SIGTERM to SIGKILL for agents we stop */
 
+enum sup_state {
+	SUP_RUNNING,
+	SUP_WAIT_TIMER,		/* restart at next_start */
+	SUP_WAIT_QMGR,		/* an agent waiting for a queue-manager */
+	SUP_DONE		/* shutting down: not restarted */
+};
+
+/* One child that is not a session: the queue-manager or an agent. */
 struct sup_child {
 	enum proc_role	 role;
 	pid_t		 pid;
@@ -59,7 +67,7 @@ static size_t sup_nsess, sup_sess_alloc;
 static int sup_stopping;
 
 static const char *
-sup_name(enum proc_role role)
+supervise_name(enum proc_role role)
 {
 	return proc_info(role)->name;
 }
@@ -121,7 +129,7 @@ supervise_qmgr_running(void)
 
 /* After a death or a failed start: when may this child run again? */
 static void
-sup_backoff(struct sup_child *k, int64_t now)
+supervise_backoff(struct sup_child *k, int64_t now)
 {
 	unsigned int delay;
 
@@ -137,44 +145,44 @@ sup_backoff(struct sup_child *k, int64_t now)
 	k->next_start = now + (int64_t)delay * 1000;
 	if (k->restarts >= SUP_CRASH_LOOP)
 		log_warn("child=%s restarts=%u in=%llds: crash loop, next restart "
-		    "in %us", sup_name(k->role), k->restarts,
+		    "in %us", supervise_name(k->role), k->restarts,
 		    (long long)((now - k->first_death) / 1000), delay);
 	else
 		log_info("child=%s restarts=%u next restart in %us",
-		    sup_name(k->role), k->restarts, delay);
+		    supervise_name(k->role), k->restarts, delay);
 }
 
-static void sup_spawn(struct moatd *m, struct sup_child *k, int64_t now);
+static void supervise_spawn(struct moatd *m, struct sup_child *k, int64_t now);
 
 /* Start the queue-manager with a fresh channel; then the agents waiting for it. */
 static void
-sup_spawn_qmgr(struct moatd *m, struct sup_child *k, int64_t now)
+supervise_spawn_qmgr(struct moatd *m, struct sup_child *k, int64_t now)
 {
 	int child_end;
 	size_t i;
 
 	k->started = now;
 	if (qchan_open(m, &child_end) == -1) {
-		sup_backoff(k, now);
+		supervise_backoff(k, now);
 		return;
 	}
 	k->pid = spawn_child(m, PROC_QMGR, child_end, m->control_fd);
 	close(child_end);
 	if (k->pid == -1) {
 		qchan_close(m);
-		sup_backoff(k, now);
+		supervise_backoff(k, now);
 		return;
 	}
 	k->state = SUP_RUNNING;
-	log_info("child=%s pid=%ld started", sup_name(k->role), (long)k->pid);
+	log_info("child=%s pid=%ld started", supervise_name(k->role), (long)k->pid);
 	for (i = 1; i < sup_nkids; i++)
 		if (sup_kids[i].state == SUP_WAIT_QMGR)
-			sup_spawn(m, &sup_kids[i], now);
+			supervise_spawn(m, &sup_kids[i], now);
 }
 
 /* Start an agent with a new channel whose other end goes to the queue-manager. */
 static void
-sup_spawn_agent(struct moatd *m, struct sup_child *k, int64_t now)
+supervise_spawn_agent(struct moatd *m, struct sup_child *k, int64_t now)
 {
 	int sv[2];
 
@@ -184,24 +192,24 @@ sup_spawn_agent(struct moatd *m, struct sup_child *k, int64_t now)
 	}
 	k->started = now;
 	if (ipc_socketpair(sv) == -1) {
-		log_warnx("child=%s socketpair", sup_name(k->role));
-		sup_backoff(k, now);
+		log_warnx("child=%s socketpair", supervise_name(k->role));
+		supervise_backoff(k, now);
 		return;
 	}
 	k->pid = spawn_child(m, k->role, sv[1], -1);
 	close(sv[1]);
 	if (k->pid == -1) {
 		close(sv[0]);
-		sup_backoff(k, now);
+		supervise_backoff(k, now);
 		return;
 	}
 	k->state = SUP_RUNNING;
-	log_info("child=%s pid=%ld started", sup_name(k->role), (long)k->pid);
+	log_info("child=%s pid=%ld started", supervise_name(k->role), (long)k->pid);
 	qchan_agent(m, k->pid, k->role, sv[0]);
 }
 
 static void
-sup_spawn(struct moatd *m, struct sup_child *k, int64_t now)
+supervise_spawn(struct moatd *m, struct sup_child *k, int64_t now)
 {
 	if (sup_stopping) {
 		k->state = SUP_DONE;
@@ -210,27 +218,27 @@ sup_spawn(struct moatd *m, struct sup_child *k, int64_t now)
 	k->stopped_by_us = 0;
 	k->kill_at = 0;
 	if (k->role == PROC_QMGR)
-		sup_spawn_qmgr(m, k, now);
+		supervise_spawn_qmgr(m, k, now);
 	else
-		sup_spawn_agent(m, k, now);
+		supervise_spawn_agent(m, k, now);
 }
 
 void
 supervise_start_all(struct moatd *m, int64_t now)
 {
-	sup_spawn(m, &sup_kids[0], now);
+	supervise_spawn(m, &sup_kids[0], now);
 }
 
 /* Stop a running child: SIGTERM now, SIGKILL if it is still there later. */
 static void
-sup_stop(struct sup_child *k, int64_t now)
+supervise_stop(struct sup_child *k, int64_t now)
 {
 	if (k->state != SUP_RUNNING || k->stopped_by_us)
 		return;
 	k->stopped_by_us = 1;
 	k->kill_at = now + SUP_STOP_GRACE_MS;
 	if (kill(k->pid, SIGTERM) == -1)
-		log_warnx("child=%s pid=%ld kill", sup_name(k->role), (long)k->pid);
+		log_warnx("child=%s pid=%ld kill", supervise_name(k->role), (long)k->pid);
 }
 
 /*
@@ -243,14 +251,14 @@ supervise_qmgr_lost(struct moatd *m, int64_t now)
 	size_t i;
 
 	qchan_close(m);
-	sup_stop(&sup_kids[0], now);
+	supervise_stop(&sup_kids[0], now);
 	for (i = 1; i < sup_nkids; i++)
-		sup_stop(&sup_kids[i], now);
+		supervise_stop(&sup_kids[i], now);
 }
 
 /* A queue-manager or agent ended: log why and plan its return. */
 static void
-sup_kid_died(struct moatd *m, struct sup_child *k, int status, int64_t now)
+supervise_kid_died(struct moatd *m, struct sup_child *k, int status, int64_t now)
 {
 	char why[128];
 	int ours = k->stopped_by_us;
@@ -261,31 +269,31 @@ sup_kid_died(struct moatd *m, struct sup_child *k, int status, int64_t now)
 	k->stopped_by_us = 0;
 	k->kill_at = 0;
 	if (sup_stopping) {
-		log_info("child=%s pid=%ld %s", sup_name(k->role), pid, why);
+		log_info("child=%s pid=%ld %s", supervise_name(k->role), pid, why);
 		k->state = SUP_DONE;
 		return;
 	}
 	if (k->role == PROC_QMGR) {
-		log_warn("child=%s pid=%ld %s", sup_name(k->role), pid, why);
+		log_warn("child=%s pid=%ld %s", supervise_name(k->role), pid, why);
 		k->state = SUP_WAIT_TIMER;
 		supervise_qmgr_lost(m, now);
-		sup_backoff(k, now);
+		supervise_backoff(k, now);
 		return;
 	}
 	if (ours) {
 		/* Stopped because its queue-manager went away: not its fault. */
-		log_info("child=%s pid=%ld %s (stopped by moatd)", sup_name(k->role),
+		log_info("child=%s pid=%ld %s (stopped by moatd)", supervise_name(k->role),
 		    pid, why);
-		sup_spawn(m, k, now);
+		supervise_spawn(m, k, now);
 		return;
 	}
-	log_warn("child=%s pid=%ld %s", sup_name(k->role), pid, why);
-	sup_backoff(k, now);
+	log_warn("child=%s pid=%ld %s", supervise_name(k->role), pid, why);
+	supervise_backoff(k, now);
 }
 
 /* A session ended: forget it; say so loudly only if it did not end well. */
 static int
-sup_session_died(pid_t pid, int status)
+supervise_session_died(pid_t pid, int status)
 {
 	char why[128];
 	size_t i;
@@ -295,11 +303,11 @@ sup_session_died(pid_t pid, int status)
 			continue;
 		supervise_describe_status(status, why, sizeof(why));
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-			log_debug("child=%s pid=%ld %s", sup_name(PROC_SESSION),
+			log_debug("child=%s pid=%ld %s", supervise_name(PROC_SESSION),
 			    (long)pid, why);
 		else
 			log_warn("child=%s pid=%ld client=%s %s",
-			    sup_name(PROC_SESSION), (long)pid, sup_sess[i].addr, why);
+			    supervise_name(PROC_SESSION), (long)pid, sup_sess[i].addr, why);
 		sup_sess[i] = sup_sess[--sup_nsess];
 		return 1;
 	}
@@ -316,14 +324,14 @@ supervise_reap(struct moatd *m, int64_t now)
 	size_t i;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (sup_session_died(pid, status))
+		if (supervise_session_died(pid, status))
 			continue;
 		for (i = 0; i < sup_nkids; i++) {
 			if (sup_kids[i].pid == pid && sup_kids[i].state == SUP_RUNNING)
 				break;
 		}
 		if (i < sup_nkids)
-			sup_kid_died(m, &sup_kids[i], status, now);
+			supervise_kid_died(m, &sup_kids[i], status, now);
 		else
 			log_warn("child=unknown pid=%ld %s", (long)pid,
 			    supervise_describe_status(status, why, sizeof(why)));
@@ -342,11 +350,11 @@ supervise_timers(struct moatd *m, int64_t now)
 		struct sup_child *k = &sup_kids[i];
 
 		if (k->state == SUP_WAIT_TIMER && now >= k->next_start)
-			sup_spawn(m, k, now);
+			supervise_spawn(m, k, now);
 		else if (k->state == SUP_RUNNING && k->kill_at != 0 &&
 		    now >= k->kill_at) {
 			log_warn("child=%s pid=%ld did not stop on SIGTERM: SIGKILL",
-			    sup_name(k->role), (long)k->pid);
+			    supervise_name(k->role), (long)k->pid);
 			k->kill_at = 0;
 			(void)kill(k->pid, SIGKILL);
 		}

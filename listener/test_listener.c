@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 
 #include "moatd.h"
 #include "t.h"
+#include "util/ipc.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
@@ -53,8 +55,9 @@ child_session(int argc, char **argv)
 	for (i = 0; i < argc; i++)
 		off += (size_t)snprintf(rep + off, sizeof(rep) - off, "%s%s",
 		    i ? " " : "", argv[i]);
-	/* Which socket is where: the peer of fd 4 writes "C", of fd 5 "Q". */
+	/* The report goes on the channel (5); the client socket (4) gets "C". */
 	(void)!write(5, rep, off);
+	(void)!write(4, "C", 1);
 	return 0;
 }
 
@@ -247,10 +250,10 @@ static void
 test_spawn(struct conf *cfg)
 {
 	struct moatd m;
-	struct stat st4, st5;
+	struct pollfd pfd;
 	struct sigaction sa;
 	sigset_t set, old;
-	char rep[1024], *want;
+	char rep[1024], c = 0, *want;
 	int client[2], chan[2], stray[2];
 	pid_t pid;
 	ssize_t n;
@@ -266,8 +269,6 @@ test_spawn(struct conf *cfg)
 	dup2(chan[1], 41);
 	dup3(41, 4, O_CLOEXEC);	/* the channel sits on the client's number */
 	dup3(40, 5, O_CLOEXEC);	/* and the client on the channel's */
-	fstat(5, &st4);
-	fstat(4, &st5);
 	/* What moatd does to itself must not reach the child. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -278,8 +279,15 @@ test_spawn(struct conf *cfg)
 
 	pid = spawn_child(&m, PROC_SESSION, 5, 4);
 	T_OK(pid > 0, "spawn: forked");
-	n = read(chan[0], rep, sizeof(rep) - 1);
+	/* Had 4 and 5 been mixed up, the report would not come on chan[0]. */
+	pfd.fd = chan[0];
+	pfd.events = POLLIN;
+	n = poll(&pfd, 1, 5000) == 1 ? read(chan[0], rep, sizeof(rep) - 1) : -1;
 	rep[n > 0 ? n : 0] = '\0';
+	T_OK(n > 0, "spawn: child's fd 5 is the channel");
+	pfd.fd = client[0];
+	T_OK(poll(&pfd, 1, 5000) == 1 && read(client[0], &c, 1) == 1 && c == 'C',
+	    "spawn: child's fd 4 is the client socket");
 	waitpid(pid, &st, 0);
 	T_OK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "spawn: child exited 0");
 	T_OK(strncmp(rep, "fds=0,1,2,3,4,5, ", 17) == 0, "spawn: exactly fds 0-5 (%s)", rep);
@@ -289,9 +297,6 @@ test_spawn(struct conf *cfg)
 	    m.role[PROC_SESSION].chroot_dir);
 	T_OK(strstr(rep, want) != NULL, "spawn: arguments (%s)", rep);
 	free(want);
-	/* The child wrote its report on its fd 5: our channel end got it, so
-	 * fd 5 was the channel although it came from our fd 4. */
-	T_OK(n > 0 && st5.st_ino != st4.st_ino, "spawn: 4 and 5 crossed correctly");
 
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	sa.sa_handler = SIG_DFL;
@@ -302,15 +307,22 @@ test_spawn(struct conf *cfg)
 	close(41);
 	close(stray[0]);
 	close(stray[1]);
+	close(client[0]);
+	close(client[1]);
+	close(chan[0]);
+	close(chan[1]);
 }
 
-/* Wait (really) until the queue-manager child has been reaped. */
+/*
+ * Wait (really) until the queue-manager has died and been reaped, and
+ * the agents that moatd then stops with it.
+ */
 static void
 wait_qmgr_gone(struct moatd *m, int64_t now)
 {
 	int i;
 
-	for (i = 0; i < 5000 && supervise_qmgr_running(); i++) {
+	for (i = 0; i < 5000 && supervise_children() > 0; i++) {
 		usleep(1000);
 		supervise_reap(m, now);
 	}
@@ -345,6 +357,26 @@ test_backoff(struct conf *cfg)
 	supervise_stop_all(SIGKILL);
 }
 
+/* Remove what the tests made under tmpdir. */
+static void
+cleanup(void)
+{
+	static const char *paths[] = {
+		"smtpd-session", "queue-manager", "delivery-agent",
+		"run/queue", "run/empty", "run/maildir", "run",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		char *p = xasprintf("%s/%s", tmpdir, paths[i]);
+
+		if (unlink(p) == -1)
+			(void)rmdir(p);
+		free(p);
+	}
+	(void)rmdir(tmpdir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -355,9 +387,11 @@ main(int argc, char **argv)
 
 	if (strcmp(base, "smtpd-session") == 0)
 		return child_session(argc, argv);
-	if (strcmp(base, "queue-manager") == 0 || strcmp(base, "delivery-agent") == 0 ||
-	    strcmp(base, "local-delivery") == 0)
-		return 1;	/* a child that dies at once */
+	if (strcmp(base, "queue-manager") == 0)
+		return 1;	/* a queue-manager that dies at once */
+	if (strcmp(base, "delivery-agent") == 0 || strcmp(base, "local-delivery") == 0)
+		for (;;)
+			poll(NULL, 0, -1);	/* an agent that waits to be stopped */
 
 	log_init("test_listener", 0);
 	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) == -1)
@@ -375,5 +409,6 @@ main(int argc, char **argv)
 	test_rundir(cfg);
 	test_spawn(cfg);
 	test_backoff(cfg);
+	cleanup();
 	return t_done();
 }
