@@ -96,21 +96,9 @@ delivery_agent_channel(void)
 		log_fatal("fcntl: %s", strerror(errno));
 }
 
-/* Is the log (standard error) a regular file? */
-static int
-delivery_agent_log_is_file(void)
-{
-	struct stat st;
-
-	return fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 /*
  * Drop privileges and install the transport's seccomp table.  The relay
- * gets RLIMIT_FSIZE 0 as well, unless the log is a regular file: the
- * limit would then silence (or, with SIGXFSZ, kill) the agent at its
- * first log line.  Its seccomp table refuses open() either way, so the
- * log is the only file it could write to.
+ * also gets RLIMIT_FSIZE 0 (priv_drop skips it while the log is a file).
  */
 static void
 delivery_agent_confine(const struct delivery_agent *da, struct priv_spec *spec)
@@ -118,8 +106,7 @@ delivery_agent_confine(const struct delivery_agent *da, struct priv_spec *spec)
 	char err[256];
 
 	spec->no_new_procs = 1;
-	spec->no_file_writes = da->transport == MOAT_TRANSPORT_RELAY &&
-	    !delivery_agent_log_is_file();
+	spec->no_file_writes = da->transport == MOAT_TRANSPORT_RELAY;
 	if (priv_drop(spec, err, sizeof(err)) == -1)
 		log_fatal("privilege drop: %s", err);
 	if (delivery_sandbox_apply(da->transport, da->role, err, sizeof(err)) == -1)

@@ -43,6 +43,7 @@ job_clear(struct job *j)
 	j->eof = 0;
 }
 
+/* Say why a message was refused; always -1. */
 __attribute__((format(printf, 3, 4))) static int
 job_fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -287,6 +288,7 @@ job_pending(const struct job *j)
 	return 0;
 }
 
+/* Postfix's words for what a reply code means for the message. */
 static const char *
 job_status(unsigned int code)
 {

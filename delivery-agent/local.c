@@ -81,6 +81,7 @@ local_src_next(struct local_src *s, const uint8_t **p, size_t *n)
 	return SRC_END;
 }
 
+/* write(2) until all of p is out; -1 with errno on the first error. */
 static int
 local_write_all(int fd, const void *p, size_t n)
 {

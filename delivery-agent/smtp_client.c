@@ -204,6 +204,7 @@ smtp_client_size_check(struct smtp_client *sc)
 	return STEP_QUIT;
 }
 
+/* "MAIL FROM:<sender>" and the parameters this server understands. */
 static void
 smtp_client_mail_cmd(const struct smtp_client *sc, struct buf *b)
 {
@@ -217,6 +218,7 @@ smtp_client_mail_cmd(const struct smtp_client *sc, struct buf *b)
 	(void)buf_append_str(b, "\r\n");
 }
 
+/* "RCPT TO:<mailbox>"; job_decode() has checked the mailbox's syntax. */
 static void
 smtp_client_rcpt_cmd(const struct smtp_client *sc, size_t i, struct buf *b)
 {

@@ -38,6 +38,7 @@ smtp_conn_left(long long deadline)
 	return left > INT_MAX ? INT_MAX : (int)left;
 }
 
+/* Record why the connection failed; always -1. */
 static int
 smtp_conn_fail(struct smtp_conn *c, enum smtp_conn_fail why, const char *text)
 {

@@ -202,14 +202,8 @@ moatd_signals(void)
 static void
 moatd_confine(struct moatd *m)
 {
-	struct stat st;
 	char err[256];
 
-	if (fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode))
-		log_warn("standard error is a regular file: children that set "
-		    "RLIMIT_FSIZE to 0 (smtpd-session, relay agents) die of "
-		    "SIGXFSZ when they log; send it through a pipe "
-		    "(moatd 2>&1 | cat >>FILE) or run moatd under a service manager");
 	if (m->privileged) {
 		/* Children start with gid 0 and no extra groups: gid 0 is what
 		 * lets them search queue/ and maildir/ (see rundir.c). */

@@ -27,6 +27,7 @@
 #include "util/log.h"
 #include "util/xmalloc.h"
 #include "qmgr.h"
+#include "queue_dsn.h"
 
 /* Passes over unroutable messages per run, so one run stays short. */
 #define QMGR_UNROUTABLE_BURST	100
@@ -243,7 +244,7 @@ qmgr_job_apply_db(struct qmgr_job *job, char *bqid, uint64_t *bsize, size_t *nb,
 		}
 	}
 	bqid[0] = '\0';
-	if (*nb > 0 && job->msg.sender[0] != '\0' &&
+	if (*nb > 0 && queue_dsn_wanted(job->msg.sender) &&
 	    qmgr_bounce_create(&job->msg, b, *nb, bqid, bsize) == -1)
 		goto out;
 	if (qmgr_msg_remove_if_done(&job->msg, removed) == -1)
@@ -270,7 +271,7 @@ qmgr_job_log(const struct qmgr_job *job, const char *bqid, uint64_t bsize,
 			continue;
 		}
 		drop = "";
-		if (jr->final == QRCPT_BOUNCED && job->msg.sender[0] == '\0')
+		if (jr->final == QRCPT_BOUNCED && !queue_dsn_wanted(job->msg.sender))
 			drop = jr->expired ? " dropped: bounce expired" :
 			    " dropped: bounce of a bounce";
 		log_info("id=%s to=<%s> relay=%s delay=%.1f attempts=%u status=%s (%s)%s",

@@ -23,6 +23,8 @@
 
 #define QUEUE_APPLICATION_ID	0x6d6f6174	/* "moat" */
 #define QUEUE_ID_TRIES		64
+/* The WAL is cut back to this after a checkpoint (bytes). */
+#define QUEUE_WAL_LIMIT		"67108864"
 
 /*
  * The schema, one entry per version: entry i takes a database from
@@ -411,7 +413,8 @@ queue_db_set_wal(struct queue_db *db)
 /*
  * PRAGMAs first: exclusive locking (no other process opens the queue,
  * and the WAL index then lives in our heap instead of a shared -shm
- * file), WAL, one fsync per commit.
+ * file), WAL, one fsync per commit, and a WAL that shrinks back after
+ * a burst of large messages.
  */
 static int
 queue_db_pragmas(struct queue_db *db)
@@ -420,6 +423,8 @@ queue_db_pragmas(struct queue_db *db)
 	    queue_db_set_wal(db) == -1 ||
 	    queue_db_exec(db, "PRAGMA synchronous = FULL", "synchronous") == -1 ||
 	    queue_db_exec(db, "PRAGMA temp_store = MEMORY", "temp_store") == -1 ||
+	    queue_db_exec(db, "PRAGMA journal_size_limit = " QUEUE_WAL_LIMIT,
+	    "journal_size_limit") == -1 ||
 	    queue_db_exec(db, "PRAGMA foreign_keys = ON", "foreign_keys") == -1)
 		return -1;
 	return 0;

@@ -238,12 +238,18 @@ queue_dsn_headers(const struct queue_dsn *d, struct buf *out, int eightbit)
 }
 
 int
+queue_dsn_wanted(const char *orig_sender)
+{
+	return orig_sender != NULL && orig_sender[0] != '\0';
+}
+
+int
 queue_dsn_build(const struct queue_dsn *d, struct buf *out, int *body_type)
 {
 	int eightbit = 0;
 	size_t i;
 
-	if (!queue_dsn_boundary_ok(d))
+	if (!queue_dsn_wanted(d->orig_sender) || !queue_dsn_boundary_ok(d))
 		return -1;
 	for (i = 0; i < d->headers_len; i++)
 		if (d->headers[i] >= 0x80)

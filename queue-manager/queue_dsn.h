@@ -42,11 +42,16 @@ struct queue_dsn {
 	size_t		 headers_len;
 };
 
+/* Does a failure of mail from this envelope sender get a bounce?  Never
+ * for the null sender "": that would be a bounce of a bounce. */
+int	queue_dsn_wanted(const char *orig_sender);
+
 /*
  * Append the bounce to out (CRLF line ends).  *body_type is set to
  * MOAT_BODY_8BITMIME when the original headers carry 8-bit bytes, else
  * MOAT_BODY_7BIT.  Returns -1 when the boundary occurs in the content
- * (the caller picks another) or out's cap is reached.
+ * (the caller picks another), when out's cap is reached, or when the
+ * original sender is the null sender (see queue_dsn_wanted).
  */
 int	queue_dsn_build(const struct queue_dsn *d, struct buf *out, int *body_type);
 

@@ -118,12 +118,7 @@ main(int argc, char **argv)
 	close(MOAT_FD_CONFIG);
 
 	spec.no_new_procs = 1;
-	/*
-	 * RLIMIT_FSIZE stays: standard error may be a log file (moatd
-	 * 2>>moat.log), and the filter already refuses open(), so the only
-	 * files this process could write are the ones it inherited.
-	 */
-	spec.no_file_writes = 0;
+	spec.no_file_writes = 1;
 	if (priv_drop(&spec, err, sizeof(err)) == -1)
 		log_fatal("dropping privileges: %s", err);
 	if (smtpd_sandbox_apply(err, sizeof(err)) == -1)

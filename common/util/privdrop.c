@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/privdrop.h"
@@ -57,6 +58,20 @@ priv_verify(const struct priv_spec *spec, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Is the log (standard error) a regular file?  Then RLIMIT_FSIZE 0 would
+ * kill the process with SIGXFSZ at its first log line, so the limit is
+ * left alone; the seccomp tables of the processes that ask for it refuse
+ * open() anyway, so the log is the only file they could write.
+ */
+static int
+priv_log_is_file(void)
+{
+	struct stat st;
+
+	return fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 int
 priv_drop(const struct priv_spec *spec, char *err, size_t errlen)
 {
@@ -86,7 +101,7 @@ priv_drop(const struct priv_spec *spec, char *err, size_t errlen)
 	if (spec->no_new_procs &&
 	    priv_setlimit(RLIMIT_NPROC, err, errlen, "RLIMIT_NPROC") == -1)
 		return -1;
-	if (spec->no_file_writes &&
+	if (spec->no_file_writes && !priv_log_is_file() &&
 	    priv_setlimit(RLIMIT_FSIZE, err, errlen, "RLIMIT_FSIZE") == -1)
 		return -1;
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)

@@ -6,6 +6,8 @@
  *   setgroups(0), setresgid, setresuid  if spec->uid != (uid_t)-1
  *   check that uid 0 / the old ids cannot be regained (error otherwise)
  *   RLIMIT_CORE 0, RLIMIT_NPROC 0 and RLIMIT_FSIZE 0 where spec asks
+ *     (RLIMIT_FSIZE only while standard error is not a regular file:
+ *     `moatd 2>>moat.log` must not kill the processes that log there)
  *   PR_SET_DUMPABLE 0, PR_SET_NO_NEW_PRIVS 1
  * The caller opens whatever it needs before, and installs its seccomp
  * filter (sandbox_apply) right after.  Started by an ordinary user, a
@@ -24,7 +26,7 @@ struct priv_spec {
 	gid_t		 gid;
 	const char	*chroot_dir;	/* NULL: none */
 	int		 no_new_procs;	/* RLIMIT_NPROC 0 */
-	int		 no_file_writes;/* RLIMIT_FSIZE 0 */
+	int		 no_file_writes;/* RLIMIT_FSIZE 0, unless the log is a file */
 };
 
 int	priv_drop(const struct priv_spec *spec, char *err, size_t errlen);
