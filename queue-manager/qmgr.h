@@ -103,9 +103,7 @@ struct qmgr_job {
 	uint32_t		 n;
 	uint32_t		 ndone;
 	struct qmgr_job_rcpt	*r;		/* sorted by idx */
-	int			 finished;	/* DONE, or the agent is gone */
-	int			 agent_lost;	/* unfinished recipients requeued */
-	pid_t			 agent_pid;
+	pid_t			 agent_pid;	/* for logs once the agent is gone */
 };
 
 struct qmgr_agent {

@@ -41,6 +41,7 @@ qmgr_agent_want(struct qmgr_agent *a, short what)
 	event_add(a->ev, NULL);
 }
 
+/* A new delivery agent from moatd; the scheduler gives it work. */
 void
 qmgr_agent_new(int fd, pid_t pid, enum queue_transport t)
 {
@@ -59,6 +60,7 @@ qmgr_agent_new(int fd, pid_t pid, enum queue_transport t)
 	    queue_transport_name(t));
 }
 
+/* Close an agent's channel; its job is applied with what it reported. */
 void
 qmgr_agent_close(struct qmgr_agent *a, const char *why)
 {
@@ -75,10 +77,8 @@ qmgr_agent_close(struct qmgr_agent *a, const char *why)
 		ipc_wr_free(&a->out);
 	buf_free(&a->chunk);
 	a->job = NULL;
-	if (job != NULL) {
-		job->agent_lost = job->ndone < job->n;
+	if (job != NULL)
 		qmgr_job_finish(job);
-	}
 	free(a);
 }
 
@@ -107,6 +107,7 @@ qmgr_agent_send(struct qmgr_agent *a, struct ipc_wr *w)
 	return -1;
 }
 
+/* IPC_Q2D_JOB: the envelope and the recipients of the job. */
 int
 qmgr_agent_send_job(struct qmgr_agent *a, struct qmgr_job *job)
 {
@@ -131,6 +132,7 @@ qmgr_agent_send_job(struct qmgr_agent *a, struct qmgr_job *job)
 	return qmgr_agent_send(a, &w);
 }
 
+/* FETCH: one body chunk of the agent's own job, read from the database. */
 static int
 qmgr_agent_fetch(struct qmgr_agent *a, const struct ipc_frame *f, const char **why)
 {
@@ -178,6 +180,7 @@ qmgr_agent_text_ok(const char *s)
 	return 1;
 }
 
+/* RESULT: kept with the job until DONE applies them all at once. */
 static int
 qmgr_agent_result(struct qmgr_agent *a, const struct ipc_frame *f, const char **why)
 {
@@ -216,6 +219,7 @@ qmgr_agent_result(struct qmgr_agent *a, const struct ipc_frame *f, const char **
 	return 0;
 }
 
+/* DONE: every recipient has its result; apply them, free the agent. */
 static int
 qmgr_agent_done(struct qmgr_agent *a, const struct ipc_frame *f, const char **why)
 {
@@ -257,6 +261,7 @@ qmgr_agent_handle(struct qmgr_agent *a, const struct ipc_frame *f, const char **
 	}
 }
 
+/* The socket has room again: send what waited, then read again. */
 static void
 qmgr_agent_flush(struct qmgr_agent *a)
 {
@@ -271,6 +276,7 @@ qmgr_agent_flush(struct qmgr_agent *a)
 	qmgr_agent_want(a, EV_READ);
 }
 
+/* Whatever the agent sent, a burst at a time. */
 static void
 qmgr_agent_read(struct qmgr_agent *a)
 {

@@ -153,6 +153,11 @@ qmgr_bounce_rcpt(int64_t rowid, const char *to)
 	return queue_db_rcpt_add(qmgr->db, &qr);
 }
 
+/*
+ * Queue the bounce for recipients of orig: the notification text in
+ * chunks and its one recipient, the original sender.  The caller holds
+ * the savepoint in which the recipients are marked bounced.
+ */
 int
 qmgr_bounce_create(const struct queue_msg *orig, const struct qmgr_bounced *b,
     size_t n, char bounce_qid[QUEUE_ID_LEN + 1], uint64_t *size)
@@ -191,6 +196,7 @@ out:
 	return r;
 }
 
+/* Delete a message none of whose recipients is pending any more. */
 int
 qmgr_msg_remove_if_done(const struct queue_msg *m, int *removed)
 {

@@ -133,6 +133,7 @@ qmgr_control_refuse(int fd, const char *text)
 	close(fd);
 }
 
+/* New moatctl connections: check who it is, then wait for a request. */
 void
 qmgr_control_accept(int lfd, short ev, void *arg)
 {
@@ -398,6 +399,7 @@ qmgr_control_request(struct qmgr_control *c, const struct ipc_frame *f)
 	return 0;
 }
 
+/* One request, then the answer is pumped out. */
 static void
 qmgr_control_read(struct qmgr_control *c)
 {

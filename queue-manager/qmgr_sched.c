@@ -34,6 +34,7 @@
 /* A finished job the database would not take is tried again this soon. */
 #define QMGR_UNAPPLIED_RETRY	5
 
+/* The transport (and next hop) of a recipient; returns the policy verdict. */
 int
 qmgr_route(const struct conf *cfg, const char *client, const char *address,
     enum queue_transport *t, char *nexthop, size_t nhsz)
@@ -330,7 +331,6 @@ qmgr_job_finish(struct qmgr_job *job)
 	if (job->agent != NULL)
 		job->agent_pid = job->agent->pid;
 	job->agent = NULL;
-	job->finished = 1;
 	TAILQ_INSERT_TAIL(&qmgr->unapplied, job, entry);
 	qmgr->sched_dirty = 1;
 	if (qmgr->db_broken || qmgr_job_apply(job) == -1)
@@ -438,12 +438,18 @@ qmgr_sched_arm(int64_t now)
 	if (!TAILQ_EMPTY(&qmgr->unapplied) && (delay < 0 || delay > QMGR_UNAPPLIED_RETRY))
 		delay = QMGR_UNAPPLIED_RETRY;
 	evtimer_del(qmgr->sched_ev);
+	if (qmgr->sched_dirty) {
+		/* A run stopped early with work left: go on at the next turn. */
+		evtimer_add(qmgr->sched_ev, &tv);
+		return;
+	}
 	if (delay < 0)
 		return;
 	tv.tv_sec = delay < 1 ? 1 : (time_t)delay;
 	evtimer_add(qmgr->sched_ev, &tv);
 }
 
+/* Apply what waits, defer the unroutable, feed every idle agent. */
 void
 qmgr_sched_run(void)
 {

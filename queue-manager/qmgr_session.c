@@ -43,6 +43,7 @@ static const char *const qmgr_session_state_names[] = {
 
 static void qmgr_session_read(int fd, short ev, void *arg);
 
+/* A new session channel from moatd, with the client moatd accepted. */
 void
 qmgr_session_new(int fd, pid_t pid, const char *client, unsigned int cport,
     const char *local, unsigned int lport)
@@ -84,6 +85,7 @@ qmgr_session_drop_msg(struct qmgr_session *s)
 		qmgr_db_trouble("delete message", 0);
 }
 
+/* Close the channel; a message still in progress is deleted. */
 static void
 qmgr_session_free(struct qmgr_session *s)
 {
@@ -121,6 +123,7 @@ qmgr_session_kill(struct qmgr_session *s)
 	(void)shutdown(s->fd, SHUT_RDWR);
 }
 
+/* IPC_Q2S_FAIL: the message in progress, if any, is gone. */
 static int
 qmgr_session_fail(struct qmgr_session *s, uint32_t reqid, uint32_t code,
     const char *enh, const char *text)
@@ -137,6 +140,7 @@ qmgr_session_fail(struct qmgr_session *s, uint32_t reqid, uint32_t code,
 	return r;
 }
 
+/* BEGIN_OK or COMMIT_OK, each carrying the queue id. */
 static int
 qmgr_session_send_qid(struct qmgr_session *s, uint32_t type, uint32_t reqid)
 {
@@ -307,6 +311,10 @@ fail:
 	return -1;
 }
 
+/*
+ * BEGIN: check every field and recipient before anything is written, then
+ * answer BEGIN_OK with the new queue id, or refuse.
+ */
 static int
 qmgr_session_begin(struct qmgr_session *s, const struct ipc_frame *f)
 {
@@ -380,6 +388,7 @@ qmgr_session_store(struct qmgr_session *s, size_t n)
 	buf_consume(&s->pend, n);
 }
 
+/* DATA: count, cap, and store the bytes a chunk at a time. */
 static int
 qmgr_session_data(struct qmgr_session *s, const struct ipc_frame *f)
 {
@@ -406,6 +415,7 @@ qmgr_session_data(struct qmgr_session *s, const struct ipc_frame *f)
 	return 0;
 }
 
+/* A message that could not be stored whole: 451 at its COMMIT. */
 static void
 qmgr_session_refuse_commit(struct qmgr_session *s, uint32_t reqid)
 {
@@ -417,6 +427,10 @@ qmgr_session_refuse_commit(struct qmgr_session *s, uint32_t reqid)
 		qmgr_session_kill(s);
 }
 
+/*
+ * COMMIT: store the last chunk and mark the message queued; the answer
+ * waits for the group commit at the end of the batch.
+ */
 static int
 qmgr_session_commit(struct qmgr_session *s, const struct ipc_frame *f)
 {
@@ -496,6 +510,7 @@ qmgr_session_handle(struct qmgr_session *s, const struct ipc_frame *f)
 	return -1;
 }
 
+/* Whatever the session sent, a burst at a time. */
 static void
 qmgr_session_read(int fd, short ev, void *arg)
 {
@@ -595,6 +610,7 @@ qmgr_session_db_lost(void)
 	}
 }
 
+/* At shutdown: messages still arriving are deleted. */
 void
 qmgr_session_close_all(void)
 {

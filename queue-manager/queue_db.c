@@ -58,7 +58,7 @@ static const char *const queue_db_migrations[] = {
 	"  last_relay   TEXT NOT NULL DEFAULT '',"
 	"  PRIMARY KEY (msg, idx)"
 	") WITHOUT ROWID;"
-	"CREATE INDEX recipients_due ON recipients (state, next_attempt);"
+	"CREATE INDEX recipients_due ON recipients (transport, state, next_attempt);"
 	"CREATE TABLE chunks ("
 	"  msg  INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
 	"  seq  INTEGER NOT NULL,"
@@ -116,15 +116,16 @@ static const char *const queue_db_sql[ST_COUNT] = {
 	    " next_attempt = ?5, last_reply = ?6, last_relay = ?7"
 	    " WHERE msg = ?1 AND idx = ?2",
 	[ST_RCPT_SET_NEXTHOP] = "UPDATE recipients SET nexthop = ?3 WHERE msg = ?1 AND idx = ?2",
-	[ST_DUE_MSG] = "SELECT r.msg FROM recipients r JOIN messages m ON m.id = r.msg"
-	    " WHERE r." WAITING " AND r.next_attempt <= ?2 AND r.transport = ?1"
-	    " AND m.state = 'queued' ORDER BY r.next_attempt, r.msg LIMIT 1",
+	/* One state at a time, so the index hands rows over in due order. */
+	[ST_DUE_MSG] = "SELECT r.msg, r.next_attempt FROM recipients r"
+	    " JOIN messages m ON m.id = r.msg WHERE r.transport = ?1 AND r.state = ?2"
+	    " AND r.next_attempt <= ?3 AND m.state = 'queued'"
+	    " ORDER BY r.next_attempt LIMIT 1",
 	[ST_DUE_RCPT] = "SELECT " RCPT_COLS " FROM recipients WHERE msg = ?1"
 	    " AND transport = ?2 AND " WAITING " AND next_attempt <= ?3 AND idx > ?4"
 	    " ORDER BY idx LIMIT 1",
-	[ST_NEXT_DUE] = "SELECT min(r.next_attempt) FROM recipients r"
-	    " JOIN messages m ON m.id = r.msg WHERE r." WAITING
-	    " AND r.next_attempt > ?1 AND m.state = 'queued'",
+	[ST_NEXT_DUE] = "SELECT min(next_attempt) FROM recipients"
+	    " WHERE transport = ?1 AND state = ?2 AND next_attempt > ?3",
 	[ST_CHUNK_INSERT] = "INSERT INTO chunks (msg, seq, data) VALUES (?1, ?2, ?3)",
 	[ST_CHUNK_GET] = "SELECT data FROM chunks WHERE msg = ?1 AND seq = ?2",
 	[ST_CHUNK_COUNT] = "SELECT count(*) FROM chunks WHERE msg = ?1",
@@ -489,6 +490,7 @@ queue_db_seed(void)
 	return v;
 }
 
+/* Open, set the PRAGMAs, migrate, prepare every statement. */
 struct queue_db *
 queue_db_open(const char *path, char *err, size_t errlen)
 {
@@ -583,6 +585,7 @@ queue_db_qid_used(struct queue_db *db, const char *qid)
 	return r;
 }
 
+/* A new incoming message with a fresh, unused queue id. */
 int
 queue_db_msg_create(struct queue_db *db, struct queue_msg *m)
 {
@@ -617,6 +620,7 @@ queue_db_msg_create(struct queue_db *db, struct queue_msg *m)
 	return 0;
 }
 
+/* incoming -> queued, with the size stored; anything else is an error. */
 int
 queue_db_msg_set_queued(struct queue_db *db, int64_t rowid, uint64_t size)
 {
@@ -814,19 +818,38 @@ queue_db_rcpt_set_nexthop(struct queue_db *db, int64_t msg, uint32_t idx,
 	return queue_db_run(db, st, "recipient next hop");
 }
 
-int
-queue_db_due_msg(struct queue_db *db, enum queue_transport t, int64_t now, int64_t *msg)
+/* The earliest due recipient of one transport in one waiting state. */
+static int
+queue_db_due_one(struct queue_db *db, enum queue_transport t, enum queue_rcpt_state rs,
+    int64_t now, int64_t *msg, int64_t *when)
 {
 	sqlite3_stmt *st = queue_db_stmt(db, ST_DUE_MSG);
 	int r;
 
 	sqlite3_bind_text(st, 1, queue_transport_name(t), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_text(st, 2, queue_rcpt_state_name(rs), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
 	if ((r = queue_db_row(db, st, "due message")) == 1) {
 		*msg = sqlite3_column_int64(st, 0);
+		*when = sqlite3_column_int64(st, 1);
 		sqlite3_reset(st);
 	}
 	return r;
+}
+
+int
+queue_db_due_msg(struct queue_db *db, enum queue_transport t, int64_t now, int64_t *msg)
+{
+	int64_t mq = 0, md = 0, wq = 0, wd = 0;
+	int rq, rd;
+
+	if ((rq = queue_db_due_one(db, t, QRCPT_QUEUED, now, &mq, &wq)) == -1 ||
+	    (rd = queue_db_due_one(db, t, QRCPT_DEFERRED, now, &md, &wd)) == -1)
+		return -1;
+	if (rq == 0 && rd == 0)
+		return 0;
+	*msg = (rd == 0 || (rq == 1 && wq <= wd)) ? mq : md;
+	return 1;
 }
 
 int
@@ -845,18 +868,29 @@ queue_db_due_rcpt(struct queue_db *db, int64_t msg, enum queue_transport t,
 int
 queue_db_next_due(struct queue_db *db, int64_t after, int64_t *when)
 {
-	sqlite3_stmt *st = queue_db_stmt(db, ST_NEXT_DUE);
-	int r;
+	static const enum queue_transport ts[] = { QTRANSPORT_RELAY, QTRANSPORT_LOCAL };
+	static const enum queue_rcpt_state ss[] = { QRCPT_QUEUED, QRCPT_DEFERRED };
+	sqlite3_stmt *st;
+	int found = 0, r;
+	size_t i, j;
 
-	sqlite3_bind_int64(st, 1, after);
-	if ((r = queue_db_row(db, st, "next due")) != 1)
-		return r;
-	if (sqlite3_column_type(st, 0) == SQLITE_NULL)
-		r = 0;
-	else
-		*when = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return r;
+	for (i = 0; i < 2; i++) {
+		for (j = 0; j < 2; j++) {
+			st = queue_db_stmt(db, ST_NEXT_DUE);
+			sqlite3_bind_text(st, 1, queue_transport_name(ts[i]), -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, queue_rcpt_state_name(ss[j]), -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 3, after);
+			if ((r = queue_db_row(db, st, "next due")) != 1)
+				return -1;	/* min() always returns a row */
+			if (sqlite3_column_type(st, 0) != SQLITE_NULL &&
+			    (!found || sqlite3_column_int64(st, 0) < *when)) {
+				*when = sqlite3_column_int64(st, 0);
+				found = 1;
+			}
+			sqlite3_reset(st);
+		}
+	}
+	return found;
 }
 
 int
@@ -909,6 +943,7 @@ queue_db_chunk_count(struct queue_db *db, int64_t msg, uint32_t *n)
 	return 0;
 }
 
+/* The next queued message after rowid "after", with its recipient counts. */
 int
 queue_db_summary_next(struct queue_db *db, int64_t after, struct queue_summary *s)
 {

@@ -165,8 +165,9 @@ int	queue_db_due_msg(struct queue_db *db, enum queue_transport t, int64_t now,
 /* The next due recipient of msg for transport after index "after". */
 int	queue_db_due_rcpt(struct queue_db *db, int64_t msg, enum queue_transport t,
 	    int64_t now, int64_t after, struct queue_rcpt *r);
-/* Earliest next_attempt later than "after" of any waiting recipient of a
- * queued message; 1, 0 none, -1. */
+/* Earliest next_attempt later than "after" of any waiting recipient
+ * (a recipient of a message still incoming may count: waking early is
+ * harmless); 1, 0 none, -1. */
 int	queue_db_next_due(struct queue_db *db, int64_t after, int64_t *when);
 
 /* Body chunks. */

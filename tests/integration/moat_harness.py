@@ -456,7 +456,9 @@ class Moat:
     # clients
     def smtp(self, timeout=15):
         """A connected smtplib client; its greeting is in .greeting."""
-        s = smtplib.SMTP(timeout=timeout)
+        # local_hostname: without it smtplib asks DNS for this host's name,
+        # which stalls for seconds on hosts that cannot resolve themselves.
+        s = smtplib.SMTP(local_hostname="client.test", timeout=timeout)
         s.greeting = s.connect(LOOPBACK, self.port)
         if s.greeting[0] != 220:
             s.close()
