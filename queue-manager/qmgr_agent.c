@@ -27,6 +27,10 @@
 #include "util/log.h"
 #include "util/xmalloc.h"
 #include "qmgr.h"
+#include "qmgr_proto.h"
+
+/* A decoded enhanced status code must fit where a result keeps it. */
+_Static_assert(QMGR_PROTO_ENH_MAX == QMGR_ENH_MAX, "enhanced status code caps differ");
 
 #define QMGR_AGENT_BURST	16
 
@@ -137,84 +141,64 @@ static int
 qmgr_agent_fetch(struct qmgr_agent *a, const struct ipc_frame *f, const char **why)
 {
 	struct qmgr_job *job = a->job;
-	struct ipc_rd r;
+	struct qmgr_proto_fetch req;
 	struct ipc_wr w;
-	uint64_t id;
-	uint32_t seq, last;
+	uint32_t last;
 	int got = 0;
 
-	ipc_rd_init(&r, f);
-	id = ipc_get_u64(&r);
-	seq = ipc_get_u32(&r);
-	if (ipc_rd_end(&r) == -1)
+	if (qmgr_proto_fetch(f, &req) != QP_OK)
 		return *why = "malformed-fetch", -1;
-	if (job == NULL || id != job->id)
+	if (job == NULL || req.job != job->id)
 		return *why = "fetch-for-another-job", -1;
 	last = job->nchunks == 0 ? 0 : job->nchunks - 1;
-	if (seq > last)
+	if (req.seq > last)
 		return *why = "fetch-past-the-end", -1;
 	buf_reset(&a->chunk);
 	if (job->nchunks > 0 &&
-	    (got = queue_db_chunk_get(qmgr->db, job->msg.rowid, seq, &a->chunk)) != 1) {
-		log_warn("id=%s chunk=%u: %s", job->msg.qid, seq, got == 0 ?
+	    (got = queue_db_chunk_get(qmgr->db, job->msg.rowid, req.seq, &a->chunk)) != 1) {
+		log_warn("id=%s chunk=%u: %s", job->msg.qid, req.seq, got == 0 ?
 		    "missing from the queue" : queue_db_errmsg(qmgr->db));
 		return *why = "body chunk unreadable", -1;
 	}
 	ipc_wr_init(&w, IPC_Q2D_CHUNK, f->hdr.reqid);
-	ipc_put_u64(&w, id);
-	ipc_put_u32(&w, seq);
-	ipc_put_u32(&w, seq == last);
+	ipc_put_u64(&w, req.job);
+	ipc_put_u32(&w, req.seq);
+	ipc_put_u32(&w, req.seq == last);
 	ipc_put_blob(&w, a->chunk.data, a->chunk.len);
 	if (qmgr_agent_send(a, &w) == -1)
 		return *why = "sending a chunk failed", -1;
 	return 0;
 }
 
-/* A reply text on one line: the agent should have made it so already. */
-static int
-qmgr_agent_text_ok(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if (*s == '\r' || *s == '\n')
-			return 0;
-	return 1;
-}
-
-/* RESULT: kept with the job until DONE applies them all at once. */
+/*
+ * RESULT: kept with the job until DONE applies them all at once.  The
+ * reply code is judged after the job checks, as it always was, so the
+ * decoder's QP_BAD_CODE waits for them.
+ */
 static int
 qmgr_agent_result(struct qmgr_agent *a, const struct ipc_frame *f, const char **why)
 {
-	char enh[QMGR_ENH_MAX + 1], text[MOAT_TEXT_MAX + 1], relay[MOAT_NEXTHOP_MAX + 1];
 	struct qmgr_job *job = a->job;
+	struct qmgr_proto_result res;
 	struct qmgr_job_rcpt *jr;
-	struct ipc_rd r;
-	uint32_t idx, code;
-	uint64_t id;
+	enum qmgr_proto_err e;
 
-	ipc_rd_init(&r, f);
-	id = ipc_get_u64(&r);
-	idx = ipc_get_u32(&r);
-	code = ipc_get_u32(&r);
-	ipc_get_str(&r, enh, sizeof(enh));
-	ipc_get_str(&r, text, sizeof(text));
-	ipc_get_str(&r, relay, sizeof(relay));
-	if (ipc_rd_end(&r) == -1 || !qmgr_agent_text_ok(text) ||
-	    !qmgr_agent_text_ok(relay) || !qmgr_agent_text_ok(enh))
+	if ((e = qmgr_proto_result(f, &res)) == QP_MALFORMED)
 		return *why = "malformed-result", -1;
-	if (job == NULL || id != job->id)
+	if (job == NULL || res.job != job->id)
 		return *why = "result-for-another-job", -1;
-	if ((jr = qmgr_job_rcpt_find(job, idx)) == NULL)
+	if ((jr = qmgr_job_rcpt_find(job, res.idx)) == NULL)
 		return *why = "result-for-unknown-recipient", -1;
 	if (jr->done)
 		return *why = "second-result-for-recipient", -1;
-	if (queue_outcome_of(code) == QOUT_INVALID)
+	if (e != QP_OK)
 		return *why = "bad-reply-code", -1;
 	jr->done = 1;
-	jr->code = code;
+	jr->code = res.code;
 	jr->when_us = qmgr_now_us();
-	strlcpy_m(jr->enh, enh, sizeof(jr->enh));
-	strlcpy_m(jr->relay, relay, sizeof(jr->relay));
-	qmgr_reply_text(code, enh, text, jr->reply, sizeof(jr->reply));
+	strlcpy_m(jr->enh, res.enh, sizeof(jr->enh));
+	strlcpy_m(jr->relay, res.relay, sizeof(jr->relay));
+	qmgr_reply_text(res.code, res.enh, res.text, jr->reply, sizeof(jr->reply));
 	job->ndone++;
 	return 0;
 }
@@ -224,12 +208,9 @@ static int
 qmgr_agent_done(struct qmgr_agent *a, const struct ipc_frame *f, const char **why)
 {
 	struct qmgr_job *job = a->job;
-	struct ipc_rd r;
 	uint64_t id;
 
-	ipc_rd_init(&r, f);
-	id = ipc_get_u64(&r);
-	if (ipc_rd_end(&r) == -1)
+	if (qmgr_proto_done(f, &id) != QP_OK)
 		return *why = "malformed-done", -1;
 	if (job == NULL || id != job->id)
 		return *why = "done-for-another-job", -1;

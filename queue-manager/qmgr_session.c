@@ -33,6 +33,7 @@
 #include "util/log.h"
 #include "util/xmalloc.h"
 #include "qmgr.h"
+#include "qmgr_proto.h"
 
 /* Messages handled per wake-up, so one busy session cannot hold a batch. */
 #define QMGR_SESSION_BURST	16
@@ -167,41 +168,23 @@ qmgr_session_disk_ok(uint64_t *avail)
 	return *avail >= qmgr->min_free;
 }
 
-/* A HELO name as the session relays it: printable ASCII, no spaces. */
-static int
-qmgr_session_helo_ok(const char *h)
-{
-	for (; *h != '\0'; h++)
-		if ((unsigned char)*h <= 0x20 || (unsigned char)*h >= 0x7f)
-			return 0;
-	return 1;
-}
-
 /*
- * First pass over BEGIN's recipients: each must parse and be permitted
- * for this client.  Returns 0, or -1 after answering and closing.
+ * The relay policy over the recipients BEGIN carried, in order: each
+ * must be permitted for this client.  Returns 0, or -1 after answering
+ * and closing.
  */
 static int
-qmgr_session_check_rcpts(struct qmgr_session *s, struct ipc_rd *r, uint32_t n,
+qmgr_session_check_rcpts(struct qmgr_session *s, const struct qmgr_proto_begin *b,
     uint32_t reqid)
 {
-	char rcpt[ADDR_MAILBOX_MAX + 1], safe[ADDR_MAILBOX_MAX * 4 + 1], why[1200];
+	char safe[ADDR_MAILBOX_MAX * 4 + 1], why[1200];
+	const char *rcpt;
 	enum queue_transport t;
-	struct mailaddr ma;
 	enum policy_verdict v;
 	uint32_t i;
 
-	for (i = 0; i < n; i++) {
-		if (ipc_get_str(r, rcpt, sizeof(rcpt)) == -1) {
-			qmgr_session_violation(s, "malformed-begin");
-			return -1;
-		}
-		if (addr_parse_mailbox(rcpt, strlen(rcpt), &ma) != ADDR_OK) {
-			snprintf(why, sizeof(why), "bad-recipient to=<%s>",
-			    log_sanitize(safe, sizeof(safe), rcpt, strlen(rcpt)));
-			qmgr_session_violation(s, why);
-			return -1;
-		}
+	for (i = 0; i < b->nrcpt; i++) {
+		rcpt = b->rcpt[i].mailbox;
 		v = qmgr_route(qmgr->cfg, s->client, rcpt, &t, NULL, 0);
 		if (v == POLICY_LOCAL || v == POLICY_RELAY)
 			continue;
@@ -215,31 +198,47 @@ qmgr_session_check_rcpts(struct qmgr_session *s, struct ipc_rd *r, uint32_t n,
 		qmgr_session_violation(s, why);
 		return -1;
 	}
-	if (ipc_rd_end(r) == -1) {
-		qmgr_session_violation(s, "malformed-begin");
-		return -1;
-	}
 	return 0;
 }
 
-/* Second pass: store the recipients with their routes. */
-static int
-qmgr_session_store_rcpts(struct qmgr_session *s, struct ipc_rd *r, uint32_t n)
+/* A BEGIN the decoder refused: name the violation, close. */
+static void
+qmgr_session_begin_malformed(struct qmgr_session *s, enum qmgr_proto_err e,
+    const struct qmgr_proto_begin *b)
 {
-	char rcpt[ADDR_MAILBOX_MAX + 1];
+	char safe[ADDR_MAILBOX_MAX * 4 + 1], why[1200];
+
+	switch (e) {
+	case QP_RCPT_COUNT:
+		qmgr_session_violation(s, "recipient-count");
+		return;
+	case QP_BAD_SENDER:
+		qmgr_session_violation(s, "bad-sender");
+		return;
+	case QP_BAD_RCPT:
+		snprintf(why, sizeof(why), "bad-recipient to=<%s>",
+		    log_sanitize(safe, sizeof(safe), b->bad, strlen(b->bad)));
+		qmgr_session_violation(s, why);
+		return;
+	default:
+		qmgr_session_violation(s, "malformed-begin");
+		return;
+	}
+}
+
+/* Store the recipients with their routes. */
+static int
+qmgr_session_store_rcpts(struct qmgr_session *s, const struct qmgr_proto_begin *b)
+{
 	struct queue_rcpt qr;
-	struct mailaddr ma;
 	int64_t now = qmgr_now();
 	uint32_t i;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < b->nrcpt; i++) {
 		memset(&qr, 0, sizeof(qr));
-		if (ipc_get_str(r, rcpt, sizeof(rcpt)) == -1 ||
-		    addr_parse_mailbox(rcpt, strlen(rcpt), &ma) != ADDR_OK ||
-		    addr_format(&ma, qr.address, sizeof(qr.address)) == -1)
-			return -1;
-		qmgr_route(qmgr->cfg, s->client, rcpt, &qr.transport, qr.nexthop,
-		    sizeof(qr.nexthop));
+		strlcpy_m(qr.address, b->rcpt[i].canon, sizeof(qr.address));
+		qmgr_route(qmgr->cfg, s->client, b->rcpt[i].mailbox, &qr.transport,
+		    qr.nexthop, sizeof(qr.nexthop));
 		qr.msg = s->msg.rowid;
 		qr.idx = i;
 		qr.state = QRCPT_QUEUED;
@@ -286,19 +285,18 @@ qmgr_session_begin_refuse(struct qmgr_session *s, uint32_t reqid, uint64_t decla
 
 /* Create the message and its recipients as one unit of the transaction. */
 static int
-qmgr_session_create(struct qmgr_session *s, const char *helo, const char *sender,
-    uint32_t body, struct ipc_rd *rcpts, uint32_t n)
+qmgr_session_create(struct qmgr_session *s, const struct qmgr_proto_begin *b)
 {
 	memset(&s->msg, 0, sizeof(s->msg));
 	s->msg.arrival_us = qmgr_now_us();
-	strlcpy_m(s->msg.sender, sender, sizeof(s->msg.sender));
+	strlcpy_m(s->msg.sender, b->sender, sizeof(s->msg.sender));
 	strlcpy_m(s->msg.client, s->client, sizeof(s->msg.client));
-	strlcpy_m(s->msg.helo, helo, sizeof(s->msg.helo));
-	s->msg.body_type = (int)body;
+	strlcpy_m(s->msg.helo, b->helo, sizeof(s->msg.helo));
+	s->msg.body_type = (int)b->body_type;
 	if (queue_db_sp_begin(qmgr->db) == -1)
 		goto fail;
 	if (queue_db_msg_create(qmgr->db, &s->msg) == -1 ||
-	    qmgr_session_store_rcpts(s, rcpts, n) == -1) {
+	    qmgr_session_store_rcpts(s, b) == -1) {
 		queue_db_sp_rollback(qmgr->db);
 		goto fail;
 	}
@@ -311,67 +309,63 @@ fail:
 	return -1;
 }
 
-/*
- * BEGIN: check every field and recipient before anything is written, then
- * answer BEGIN_OK with the new queue id, or refuse.
- */
-static int
-qmgr_session_begin(struct qmgr_session *s, const struct ipc_frame *f)
+/* A well-formed BEGIN whose recipients are permitted: store it, answer. */
+static void
+qmgr_session_begin_accept(struct qmgr_session *s, const struct qmgr_proto_begin *b,
+    uint32_t reqid)
 {
-	char helo[MOAT_HELO_MAX + 1], sender[ADDR_MAILBOX_MAX + 1];
-	char canon[ADDR_MAILBOX_MAX + 1];
-	struct ipc_rd r, rcpts;
-	struct mailaddr ma;
-	uint64_t declared;
-	uint32_t body, n;
 	int refused;
 
-	ipc_rd_init(&r, f);
-	ipc_get_str(&r, helo, sizeof(helo));
-	ipc_get_str(&r, sender, sizeof(sender));
-	body = ipc_get_u32(&r);
-	declared = ipc_get_u64(&r);
-	n = ipc_get_u32(&r);
-	if (r.err || body > MOAT_BODY_8BITMIME || !qmgr_session_helo_ok(helo)) {
-		qmgr_session_violation(s, "malformed-begin");
-		return -1;
-	}
-	if (n == 0 || n > qmgr->rcpt_limit) {
-		qmgr_session_violation(s, "recipient-count");
-		return -1;
-	}
-	canon[0] = '\0';
-	if (sender[0] != '\0' && (addr_parse_mailbox(sender, strlen(sender), &ma) != ADDR_OK ||
-	    addr_format(&ma, canon, sizeof(canon)) == -1)) {
-		qmgr_session_violation(s, "bad-sender");
-		return -1;
-	}
-	rcpts = r;
-	if (qmgr_session_check_rcpts(s, &r, n, f->hdr.reqid) == -1)
-		return -1;
-	if ((refused = qmgr_session_begin_refuse(s, f->hdr.reqid, declared)) != 0) {
+	if ((refused = qmgr_session_begin_refuse(s, reqid, b->declared)) != 0) {
 		if (refused == -1)
 			qmgr_session_kill(s);
-		return 0;
+		return;
 	}
-	if (qmgr_session_create(s, helo, canon, body, &rcpts, n) == -1) {
-		if (qmgr_session_fail(s, f->hdr.reqid, 451, "4.3.0",
+	if (qmgr_session_create(s, b) == -1) {
+		if (qmgr_session_fail(s, reqid, 451, "4.3.0",
 		    "Queue file write error, try again later") == -1)
 			qmgr_session_kill(s);
-		return 0;
+		return;
 	}
 	s->state = QS_RECEIVING;
-	s->nrcpt = n;
+	s->nrcpt = b->nrcpt;
 	s->bytes = 0;
 	s->nchunks = 0;
 	s->failed = 0;
 	buf_reset(&s->pend);
-	if (qmgr_session_send_qid(s, IPC_Q2S_BEGIN_OK, f->hdr.reqid) == -1) {
+	if (qmgr_session_send_qid(s, IPC_Q2S_BEGIN_OK, reqid) == -1) {
 		qmgr_session_kill(s);
-		return 0;
+		return;
 	}
-	log_debug("id=%s client=%s begin nrcpt=%u", s->msg.qid, s->client, n);
-	return 0;
+	log_debug("id=%s client=%s begin nrcpt=%u", s->msg.qid, s->client, b->nrcpt);
+}
+
+/*
+ * BEGIN: decode it, judge its recipients, then create the message and
+ * answer BEGIN_OK with the new queue id, or refuse.  The policy looks at
+ * the recipients that decoded before the decoder's verdict is reported,
+ * so a relay-denied recipient ahead of a broken field is refused as
+ * relay-denied, as when each recipient was judged the moment it was read.
+ */
+static int
+qmgr_session_begin(struct qmgr_session *s, const struct ipc_frame *f)
+{
+	struct qmgr_proto_begin b;
+	enum qmgr_proto_err e;
+	int r = -1;
+
+	e = qmgr_proto_begin(f, qmgr->rcpt_limit, &b);
+	if (qmgr_session_check_rcpts(s, &b, f->hdr.reqid) == -1)
+		goto out;
+	if (e != QP_OK) {
+		qmgr_session_begin_malformed(s, e, &b);
+		goto out;
+	}
+	qmgr_session_begin_accept(s, &b, f->hdr.reqid);
+	r = 0;
+out:
+	qmgr_proto_begin_free(&b);
+	return r;
 }
 
 /* Store one chunk of the message in progress; a failure refuses it later. */
@@ -393,11 +387,9 @@ static int
 qmgr_session_data(struct qmgr_session *s, const struct ipc_frame *f)
 {
 	const uint8_t *p;
-	struct ipc_rd r;
 	size_t n;
 
-	ipc_rd_init(&r, f);
-	if (ipc_get_blob(&r, &p, &n, IPC_DATA_CHUNK) == -1 || ipc_rd_end(&r) == -1 || n == 0) {
+	if (qmgr_proto_data(f, &p, &n) != QP_OK) {
 		qmgr_session_violation(s, "malformed-data");
 		return -1;
 	}
@@ -434,13 +426,10 @@ qmgr_session_refuse_commit(struct qmgr_session *s, uint32_t reqid)
 static int
 qmgr_session_commit(struct qmgr_session *s, const struct ipc_frame *f)
 {
-	struct ipc_rd r;
 	uint64_t total;
 	char why[96];
 
-	ipc_rd_init(&r, f);
-	total = ipc_get_u64(&r);
-	if (ipc_rd_end(&r) == -1) {
+	if (qmgr_proto_commit(f, &total) != QP_OK) {
 		qmgr_session_violation(s, "malformed-commit");
 		return -1;
 	}
@@ -491,7 +480,7 @@ qmgr_session_handle(struct qmgr_session *s, const struct ipc_frame *f)
 			break;
 		return qmgr_session_commit(s, f);
 	case IPC_S2Q_ABORT:
-		if (f->len != 0 || s->state == QS_WAITING)
+		if (qmgr_proto_abort(f) != QP_OK || s->state == QS_WAITING)
 			break;
 		/* An ABORT with nothing in progress is harmless: a session
 		 * may send one after a refused BEGIN. */
