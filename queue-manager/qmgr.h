@@ -6,6 +6,7 @@
  * qmgr_session.c  smtpd-session channels: BEGIN, DATA, COMMIT, ABORT
  * qmgr_sched.c    routing, scheduling and the jobs of delivery agents
  * qmgr_agent.c    delivery-agent channels: JOB, FETCH, RESULT, DONE
+ * qmgr_proto.c    pure decoders of what sessions and agents send (fuzzed)
  * qmgr_bounce.c   final recipients: bounces and removal of messages
  * qmgr_control.c  the control socket (moatctl)
  * sandbox.c       the seccomp allow-list
