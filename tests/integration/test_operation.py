@@ -107,7 +107,8 @@ def test_moatctl_refuses_unprivileged(ctx):
     r = moat.moatctl("queue", user="nobody")
     assert r.returncode != 0 and qid not in r.stdout, \
         f"moatctl as nobody: exit {r.returncode}\n{r.stdout}{r.stderr}"
-    r = moat.moatctl("queue", user="nobody", group="moat-admin", groups=["moat-admin"])
+    # As an operator would be: moat-admin as a supplementary group only.
+    r = moat.moatctl("queue", user="nobody", groups=["moat-admin"])
     assert r.returncode == 0 and qid in r.stdout, \
         f"moatctl as nobody in group moat-admin: exit {r.returncode}\n{r.stdout}{r.stderr}"
 
