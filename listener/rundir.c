@@ -150,8 +150,10 @@ out:
 		enum proc_role role;
 
 		for (role = 0; role < PROC_NROLES; role++)
-			if (proc_info(role)->chroot == e->chroot)
+			if (proc_info(role)->chroot == e->chroot) {
+				free(m->role[role].chroot_dir);
 				m->role[role].chroot_dir = xstrdup(path);
+			}
 	}
 	free(path);
 	return r;

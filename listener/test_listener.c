@@ -99,6 +99,20 @@ moatd_for_test(struct moatd *m, struct conf *cfg)
 	m->cfg_fd = sockets_config_memfd("delivery_agents = 1\n", 20, NULL, 0);
 }
 
+/* Release what moatd_for_test() made. */
+static void
+moatd_test_free(struct moatd *m)
+{
+	enum proc_role r;
+
+	for (r = 0; r < PROC_NROLES; r++)
+		free(m->role[r].chroot_dir);
+	if (m->devnull != -1)
+		close(m->devnull);
+	if (m->cfg_fd != -1)
+		close(m->cfg_fd);
+}
+
 /* ---- tests --------------------------------------------------------- */
 
 static int
@@ -244,6 +258,7 @@ test_rundir(struct conf *cfg)
 	unlink(p);
 	free(p);
 	free(rd);
+	moatd_test_free(&m);
 }
 
 static void
@@ -311,6 +326,7 @@ test_spawn(struct conf *cfg)
 	close(client[1]);
 	close(chan[0]);
 	close(chan[1]);
+	moatd_test_free(&m);
 }
 
 /*
@@ -355,6 +371,7 @@ test_backoff(struct conf *cfg)
 	T_OK(next == t + 60000 + 1000, "backoff: reset after 60 s of good running "
 	    "(got %lld)", (long long)(next - t - 60000));
 	supervise_stop_all(SIGKILL);
+	moatd_test_free(&m);
 }
 
 /* Remove what the tests made under tmpdir. */
@@ -410,5 +427,6 @@ main(int argc, char **argv)
 	test_spawn(cfg);
 	test_backoff(cfg);
 	cleanup();
+	conf_free(cfg);
 	return t_done();
 }

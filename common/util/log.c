@@ -28,6 +28,12 @@ log_init(const char *process_name, int debug)
 {
 	snprintf(log_name, sizeof(log_name), "%s", process_name);
 	log_debug_on = debug;
+	/*
+	 * glibc reads /etc/localtime at the first time conversion, even for
+	 * gmtime_r().  Do it now, before any chroot or seccomp filter, so no
+	 * later log line makes a file system call the sandbox refuses.
+	 */
+	tzset();
 }
 
 void
@@ -58,7 +64,7 @@ log_append(char *line, size_t size, size_t *off, const char *fmt, ...)
 		*off += (size_t)n >= size - *off ? size - *off - 1 : (size_t)n;
 }
 
-static void
+__attribute__((format(printf, 2, 0))) static void
 log_vemit(const char *level, const char *fmt, va_list ap, int with_errno)
 {
 	char line[LOG_LINE_MAX];
