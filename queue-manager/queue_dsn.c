@@ -9,26 +9,8 @@
 #include <time.h>
 
 #include "ipc_types.h"
+#include "mail/date.h"
 #include "queue_dsn.h"
-
-void
-queue_dsn_date(int64_t t, char *dst, size_t dstsz)
-{
-	static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 ||
-	    tm.tm_mon < 0 || tm.tm_mon > 11) {
-		snprintf(dst, dstsz, "Thu, 01 Jan 1970 00:00:00 +0000");
-		return;
-	}
-	snprintf(dst, dstsz, "%s, %02d %s %04d %02d:%02d:%02d +0000",
-	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
 
 /* 1..3 digits then end or '.'; returns the digits' length or 0. */
 static size_t
@@ -128,7 +110,7 @@ queue_dsn_top(const struct queue_dsn *d, struct buf *out, int eightbit)
 {
 	char date[64];
 
-	queue_dsn_date(d->now, date, sizeof(date));
+	mail_date((time_t)d->now, date, sizeof(date));
 	return buf_printf(out,
 	    "From: MAILER-DAEMON@%s (Mail Delivery System)\r\n"
 	    "To: <%s>\r\n"
@@ -187,7 +169,7 @@ queue_dsn_report(const struct queue_dsn *d, struct buf *out)
 	char date[64], status[16];
 	size_t i;
 
-	queue_dsn_date(d->arrival, date, sizeof(date));
+	mail_date((time_t)d->arrival, date, sizeof(date));
 	if (buf_printf(out,
 	    "--%s\r\n"
 	    "Content-Description: Delivery report\r\n"

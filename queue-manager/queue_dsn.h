@@ -66,7 +66,4 @@ size_t	queue_dsn_header_len(const uint8_t *p, size_t n, int *complete);
 /* The enhanced status to report: enh when it is a 5.x.x code, else 5.0.0. */
 void	queue_dsn_status(const char *enh, char *dst, size_t dstsz);
 
-/* An RFC 5322 date in UTC: "Tue, 03 Nov 2026 10:00:00 +0000". */
-void	queue_dsn_date(int64_t t, char *dst, size_t dstsz);
-
 #endif

@@ -13,6 +13,7 @@
  * characters that cannot end a clause or open a comment.
  */
 #include "config.h"
+#include "mail/date.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -35,29 +36,6 @@ smtp_received_clean_helo(const char *helo, char *dst, size_t dstsz)
 	dst[i] = '\0';
 }
 
-void
-smtp_received_date(time_t now, char *dst, size_t dstsz)
-{
-	static const char *const days[] = {
-		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
-	};
-	static const char *const months[] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-	};
-	struct tm tm;
-
-	/* Names from tables, not strftime: no locale, no time zone files. */
-	if (gmtime_r(&now, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 ||
-	    tm.tm_mon < 0 || tm.tm_mon > 11) {
-		snprintf(dst, dstsz, "Thu, 1 Jan 1970 00:00:00 +0000");
-		return;
-	}
-	snprintf(dst, dstsz, "%s, %d %s %04d %02d:%02d:%02d +0000",
-	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 int
 smtp_received_format(struct buf *b, const char *helo, int esmtp,
     const char *client_addr, const char *myhostname, const char *qid,
@@ -67,7 +45,7 @@ smtp_received_format(struct buf *b, const char *helo, int esmtp,
 	int r;
 
 	smtp_received_clean_helo(helo, name, sizeof(name));
-	smtp_received_date(now, date, sizeof(date));
+	mail_date(now, date, sizeof(date));
 	r = buf_printf(b, "Received: from %s ([%s])\r\n"
 	    "\tby %s (moat) with %s id %s", name, client_addr, myhostname,
 	    esmtp ? "ESMTP" : "SMTP", qid);

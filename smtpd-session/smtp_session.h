@@ -135,8 +135,6 @@ void	smtp_queue_unsolicited(struct smtp_session *s);
 int	smtp_received_format(struct buf *b, const char *helo, int esmtp,
 	    const char *client_addr, const char *myhostname, const char *qid,
 	    const char *rcpt, time_t now);
-/* RFC 5322 date-time in UTC: "Sun, 22 Nov 2026 13:20:01 +0000". */
-void	smtp_received_date(time_t now, char *dst, size_t dstsz);
 
 /* sandbox.c */
 int	smtpd_sandbox_apply(char *err, size_t errlen);

@@ -14,6 +14,7 @@
 
 #include "smtpd-session/smtp_session.h"
 #include "tests/unit/t.h"
+#include "mail/date.h"
 
 #define T_2026	((time_t)1795353601)	/* Sun, 22 Nov 2026 13:20:01 UTC */
 
@@ -193,7 +194,7 @@ test_date(void)
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		smtp_received_date(cases[i].t, d, sizeof(d));
+		mail_date(cases[i].t, d, sizeof(d));
 		T_OK(strcmp(d, cases[i].want) == 0, "date: %lld is %s (got %s)",
 		    (long long)cases[i].t, cases[i].want, d);
 		T_OK(date_shape_ok(d), "date: %lld has the RFC 5322 shape",
@@ -201,7 +202,7 @@ test_date(void)
 	}
 	/* Every day of a leap year and the next: names and ranges stay right. */
 	for (t = 1704067200, i = 0; i < 731; i++, t += 86400 + 3607) {
-		smtp_received_date(t, d, sizeof(d));
+		mail_date(t, d, sizeof(d));
 		if (!date_shape_ok(d))
 			break;
 	}
