@@ -20,6 +20,8 @@
 #define MOAT_TEXT_MAX	1024	/* one reply or diagnostic text */
 #define MOAT_HELO_MAX	255
 #define MOAT_NEXTHOP_MAX 300
+#define MOAT_CTL_ARGS_MAX 1024	/* key/value pairs in one IPC_C2Q_REQUEST */
+#define MOAT_CTL_WORD_MAX 32	/* a command or key of IPC_C2Q_REQUEST */
 
 /* Body types, from the MAIL FROM BODY= parameter. */
 #define MOAT_BODY_7BIT		0
@@ -44,6 +46,17 @@ enum ipc_type {
 	/* fd: the queue-manager's end of a delivery-agent channel.
 	 * u32 agent pid, u32 transport (MOAT_TRANSPORT_*). */
 	IPC_L2Q_AGENT = 2,
+
+	/*
+	 * listener -> queue-manager: configuration reload (SIGHUP).
+	 */
+	/* fd: a sealed memfd holding the new configuration text, already
+	 * checked by moatd (the same bytes new children get at fd 3).
+	 * Empty payload.  No answer: the queue-manager parses it with
+	 * conf_load_fd() and applies what may change at run time
+	 * (common/conf_reload.h); if it does not parse, it keeps the old
+	 * configuration and logs why. */
+	IPC_L2Q_RELOAD = 3,
 
 	/*
 	 * smtpd-session -> queue-manager.  A session may only walk
@@ -108,6 +121,15 @@ enum ipc_type {
 	IPC_D2Q_DONE = 66,
 
 	/*
+	 * delivery-agent -> queue-manager: graceful stop (SIGTERM).
+	 */
+	/* empty: send no further job.  Sent by an idle agent that was asked
+	 * to stop; a job that crossed it is still done and answered.  The
+	 * queue-manager closes the channel once the agent has no job, and
+	 * the agent exits 0 when it sees the channel close. */
+	IPC_D2Q_STOP = 67,
+
+	/*
 	 * moatctl -> queue-manager, on the control socket.
 	 */
 	/* empty.  Answer: IPC_Q2C_ROW per queued message, then IPC_Q2C_END. */
@@ -115,6 +137,17 @@ enum ipc_type {
 	/* str queue id.  Answer: IPC_Q2C_ROW for the message, one
 	 * IPC_Q2C_ROW per recipient, IPC_Q2C_END; or IPC_Q2C_ERROR. */
 	IPC_C2Q_SHOW = 81,
+	/* str command, u32 argument count n (0 .. MOAT_CTL_ARGS_MAX),
+	 * n x (str key, str value).  The commands, their keys and the rows
+	 * of their answers are listed in docs/moatctl.md ("Protocol"):
+	 *   list, hold, release, delete, retry, bounce: filter keys state,
+	 *     from, to, domain, older_than, reason; "id" (repeated) names
+	 *     messages; "all" = "1" with a filter; "dry_run" = "1";
+	 *   pause, resume: "domain"; stats, shape, audit: none;
+	 *   headers, body: "id".
+	 * Answer: IPC_Q2C_ROW per row (IPC_Q2C_DATA for headers and body),
+	 * then IPC_Q2C_END; or IPC_Q2C_ERROR. */
+	IPC_C2Q_REQUEST = 82,
 
 	/*
 	 * queue-manager -> moatctl.
@@ -125,6 +158,9 @@ enum ipc_type {
 	IPC_Q2C_END = 97,
 	/* str text: why the request failed (not permitted, no such id). */
 	IPC_Q2C_ERROR = 98,
+	/* blob: 1 .. IPC_DATA_CHUNK bytes of a stored message, in order
+	 * (answer to the headers and body commands of IPC_C2Q_REQUEST). */
+	IPC_Q2C_DATA = 99,
 };
 
 /* The type's name for logs ("IPC_S2Q_BEGIN"), or "unknown". */

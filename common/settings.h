@@ -43,6 +43,12 @@ S(SMTPD_MAX_SESSIONS, "smtpd_max_sessions", CONFT_INT, "100", 1, 100000,
   "Most SMTP sessions at once; further clients get 421 and are closed")
 S(SMTPD_CLIENT_LIMIT, "smtpd_client_limit", CONFT_INT, "50", 1, 100000,
   "Most sessions at once from one client address")
+S(SMTPD_VIOLATION_LIMIT, "smtpd_violation_limit", CONFT_INT, "3", 1, 1000,
+  "Sessions from one client address killed for a seccomp violation, within smtpd_violation_window, after which that address is refused with 421")
+S(SMTPD_VIOLATION_WINDOW, "smtpd_violation_window", CONFT_TIME, "1h", 1, 604800,
+  "Window in which smtpd_violation_limit is counted, and how long an address that reached it is refused after its last violation")
+S(SHUTDOWN_TIMEOUT, "shutdown_timeout", CONFT_TIME, "30s", 1, 600,
+  "At SIGTERM, longest wait for sessions in the middle of a message to finish before they are killed")
 S(DELIVERY_AGENTS, "delivery_agents", CONFT_INT, "4", 1, 256,
   "Number of relay delivery-agent processes (each delivers one message at a time)")
 S(RELAY_CONNECT_TIMEOUT, "relay_connect_timeout", CONFT_TIME, "30s", 1, 600,
@@ -69,3 +75,5 @@ S(LOCAL_USER, "local_user", CONFT_STR, "moat-local", 0, 0,
   "System user of the local delivery agent; owns run_directory/maildir")
 S(ADMIN_GROUP, "admin_group", CONFT_STR, "moat-admin", 0, 0,
   "Group whose members (and root) may use moatctl")
+S(READONLY_GROUP, "readonly_group", CONFT_STR, "", 0, 0,
+  "Group whose members may use moatctl's read-only commands (queue, show, stats, shape); empty means none")

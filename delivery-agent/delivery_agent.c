@@ -19,6 +19,15 @@
  * answers with the results (job.h), until the channel closes (exit 0).  A
  * malformed message from the queue-manager ends the process (exit 1):
  * moatd logs it and starts a fresh agent.
+ *
+ * SIGTERM (moatd stopping, or restarting agents after a reload) is a
+ * graceful stop: the job in hand is finished and answered, then the
+ * agent tells the queue-manager IPC_D2Q_STOP and waits for it to close
+ * the channel, doing any job that crossed the STOP on the way, and exits
+ * 0.  SIGTERM stays blocked while a job runs, so no delivery is cut by
+ * it; it is let in only while the agent waits for a job, and its handler
+ * sends the STOP itself, so a signal that lands just before the wait
+ * cannot be missed.
  */
 #include "config.h"
 
@@ -38,9 +47,13 @@
 #include "sandbox.h"
 #include "smtp_client.h"
 #include "util/conf.h"
+#include "util/ipc.h"
 #include "util/log.h"
 #include "util/privdrop.h"
 #include "util/xmalloc.h"
+#ifdef MOAT_TEST_HOOKS
+#include "test_hooks.h"
+#endif
 
 struct delivery_agent {
 	int			 transport;	/* MOAT_TRANSPORT_* */
@@ -49,6 +62,58 @@ struct delivery_agent {
 	struct smtp_client_opts	 relay;
 	struct local_opts	 local;
 };
+
+/* IPC_D2Q_STOP, built before the signal can come. */
+static uint8_t delivery_agent_stop_msg[IPC_HDR_LEN];
+static size_t delivery_agent_stop_len;
+static volatile sig_atomic_t delivery_agent_stopping;
+
+/*
+ * SIGTERM, let in only while waiting for a job: say STOP once.  sendmsg
+ * is async-signal-safe; a failure means the queue-manager is gone, and
+ * the wait then ends on its own.
+ */
+static void
+delivery_agent_sigterm(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	if (!delivery_agent_stopping) {
+		delivery_agent_stopping = 1;
+		(void)ipc_send_raw(MOAT_FD_AGENT_QUEUE, delivery_agent_stop_msg,
+		    delivery_agent_stop_len, -1);
+	}
+	errno = saved;
+}
+
+/* Before the sandbox: the STOP message, the handler, SIGTERM blocked. */
+static void
+delivery_agent_signals(sigset_t *term)
+{
+	struct sigaction sa;
+	struct ipc_wr w;
+	const uint8_t *msg;
+	size_t len;
+
+	ipc_wr_init(&w, IPC_D2Q_STOP, 0);
+	if ((msg = ipc_wr_finish(&w, &len)) == NULL ||
+	    len > sizeof(delivery_agent_stop_msg))
+		log_fatal("cannot build the stop message");
+	memcpy(delivery_agent_stop_msg, msg, len);
+	delivery_agent_stop_len = len;
+	ipc_wr_free(&w);
+	sigemptyset(term);
+	sigaddset(term, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, term, NULL) == -1)
+		log_fatal("sigprocmask: %s", strerror(errno));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = delivery_agent_sigterm;
+	sigfillset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;	/* the wait goes on: the answer is EOF */
+	if (sigaction(SIGTERM, &sa, NULL) == -1)
+		log_fatal("sigaction SIGTERM: %s", strerror(errno));
+}
 
 /* "-T relay|local" in argv[1..2]; the transport, or -1. */
 static int
@@ -115,21 +180,31 @@ delivery_agent_confine(const struct delivery_agent *da, struct priv_spec *spec)
 
 /* Serve jobs until the queue-manager closes the channel. */
 static int
-delivery_agent_loop(const struct delivery_agent *da)
+delivery_agent_loop(const struct delivery_agent *da, const sigset_t *term)
 {
 	struct job j;
 	int r;
 
 	job_init(&j, MOAT_FD_AGENT_QUEUE);
 	for (;;) {
-		if ((r = job_recv(&j)) == 0) {
-			log_debug("event=exit reason=\"channel closed\"");
+		/* A SIGTERM that came during the last job is handled here. */
+		(void)sigprocmask(SIG_UNBLOCK, term, NULL);
+		r = job_recv(&j);
+		(void)sigprocmask(SIG_BLOCK, term, NULL);
+		if (r == 0) {
+			if (delivery_agent_stopping)
+				log_info("event=exit reason=stopped");
+			else
+				log_debug("event=exit reason=\"channel closed\"");
 			return 0;
 		}
 		if (r == -1)
 			break;
 		log_debug("id=%s job=%llu nrcpt=%zu size=%llu", j.qid,
 		    (unsigned long long)j.id, j.nrcpt, (unsigned long long)j.size);
+#ifdef MOAT_TEST_HOOKS
+		delivery_test_hook_job(&j, da->transport);
+#endif
 		if (da->transport == MOAT_TRANSPORT_RELAY)
 			r = smtp_client_deliver(&j, &da->relay);
 		else
@@ -150,6 +225,7 @@ main(int argc, char **argv)
 {
 	struct delivery_agent da;
 	struct priv_spec spec;
+	sigset_t term;
 	const char *config_name;
 	char err[256];
 	char **args;
@@ -177,7 +253,8 @@ main(int argc, char **argv)
 	delivery_agent_config(&da, config_name);
 	delivery_agent_channel();
 	signal(SIGPIPE, SIG_IGN);
+	delivery_agent_signals(&term);
 	delivery_agent_confine(&da, &spec);
 	log_debug("event=start transport=%s", argv[2]);
-	return delivery_agent_loop(&da);
+	return delivery_agent_loop(&da, &term);
 }

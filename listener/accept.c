@@ -2,12 +2,13 @@
  * accept.c: a client connects.
  *
  * moatd never reads from a client.  It checks the limits that need no
- * data (sessions in all, sessions from this address), then either hands
- * the socket to a fresh smtpd-session, or writes one 421 line without
- * waiting and closes.  The new session's channel to the queue-manager is
- * a socketpair whose far end goes to the queue-manager together with the
- * addresses from accept() and getsockname(), so the queue-manager knows
- * who the client is without believing the session.
+ * data (seccomp violations caused from this address, sessions in all,
+ * sessions from this address), then either hands the socket to a fresh
+ * smtpd-session, or writes one 421 line without waiting and closes.
+ * The new session's channel to the queue-manager is a socketpair whose
+ * far end goes to the queue-manager together with the addresses from
+ * accept() and getsockname(), so the queue-manager knows who the client
+ * is without believing the session.
  */
 #include "config.h"
 
@@ -109,7 +110,7 @@ accept_one(struct moatd *m, int lfd, int64_t now)
 	socklen_t slen = sizeof(ss);
 	char caddr[MOATD_ADDR_MAX], ctext[MOATD_ADDR_MAX + 16], detail[96];
 	const char *why;
-	unsigned int cport;
+	unsigned int cport, count;
 	int c;
 
 	if ((c = accept4(lfd, (struct sockaddr *)&ss, &slen, SOCK_CLOEXEC)) == -1) {
@@ -136,6 +137,13 @@ accept_one(struct moatd *m, int lfd, int64_t now)
 	}
 	sockets_addr((struct sockaddr *)&ss, caddr, sizeof(caddr), &cport);
 	accept_text(ctext, sizeof(ctext), caddr, cport);
+	if (violation_blocked(&m->violations, caddr, now, &count)) {
+		/* Its sessions keep being killed by their filter: no more. */
+		log_warn("client=%s refused=violations count=%u", caddr, count);
+		accept_refuse(m, c, "4.7.0",
+		    "Error: too many protocol violations from your address");
+		return 1;
+	}
 	if (!supervise_qmgr_running() || m->qmgr_chan == -1) {
 		/* A session could take mail it cannot queue: send it back later. */
 		log_warn("client=%s refused=queue-manager-down", ctext);

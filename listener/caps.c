@@ -4,14 +4,17 @@
  * moatd stays uid 0 so that the children it execs start as root, but
  * root only means the capabilities a process has: after caps_drop() the
  * bounding set, the permitted and the effective set hold exactly
- * CAP_SETUID, CAP_SETGID, CAP_SYS_CHROOT and CAP_KILL.  A child exec'd
- * by root gets its bounding set as permitted and effective set, so every
- * child starts with those four, which is what priv_drop() needs (chroot,
- * setgroups, setresgid, setresuid); switching to its own user then clears
- * them.  moatd itself uses CAP_KILL to signal children that run under
- * other users.  Because moatd runs with no_new_privs, the four must stay
- * in its permitted set: the kernel never gives an exec'd child more than
- * its parent had.
+ * CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_SYS_CHROOT and CAP_KILL.  A
+ * child exec'd by root gets its bounding set as permitted and effective
+ * set, so every child starts with those five, which is what priv_drop()
+ * needs: chroot (CAP_SYS_CHROOT), emptying its own bounding set
+ * (CAP_SETPCAP), setgroups, setresgid, setresuid (CAP_SETGID,
+ * CAP_SETUID); switching to its own user then clears the rest.
+ * CAP_SETPCAP is kept only so that children can empty their bounding
+ * set; moatd itself never uses it after caps_drop().  moatd uses
+ * CAP_KILL to signal children that run under other users.  Because
+ * moatd runs with no_new_privs, the five must stay in its permitted set:
+ * the kernel never gives an exec'd child more than its parent had.
  */
 #include "config.h"
 
@@ -24,7 +27,7 @@
 #include "moatd.h"
 
 static const cap_value_t caps_keep[] = {
-	CAP_SETUID, CAP_SETGID, CAP_SYS_CHROOT, CAP_KILL
+	CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_SYS_CHROOT, CAP_KILL
 };
 #define CAPS_NKEEP	(sizeof(caps_keep) / sizeof(caps_keep[0]))
 
@@ -32,7 +35,7 @@ static const cap_value_t caps_keep[] = {
 const char *
 caps_kept_names(void)
 {
-	return "cap_setuid,cap_setgid,cap_sys_chroot,cap_kill";
+	return "cap_setuid,cap_setgid,cap_setpcap,cap_sys_chroot,cap_kill";
 }
 
 static int
@@ -93,7 +96,7 @@ caps_verify(const cap_t want, char *err, size_t errlen)
 }
 
 /*
- * Reduce moatd to the four capabilities it and its children need: the
+ * Reduce moatd to the five capabilities it and its children need: the
  * bounding set first, while CAP_SETPCAP is still held, then the
  * permitted and effective sets; inheritable and ambient become empty.
  */

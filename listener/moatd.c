@@ -7,7 +7,7 @@
  * resolve the users of the process table; create run_directory and its
  * subdirectories; bind the listening sockets and the control socket; put
  * the configuration into a sealed memfd; drop every capability but the
- * four the children need; no_new_privs; the listener's seccomp filter.
+ * five the children need; no_new_privs; the listener's seccomp filter.
  * Then start the queue-manager and the delivery agents and loop:
  * accept, spawn a session per client, reap and restart children.
  *
@@ -42,8 +42,7 @@
 #include "util/log.h"
 #include "util/xmalloc.h"
 
-#define MOATD_CONFIG_MAX	(1024 * 1024)
-#define MOATD_STOP_GRACE_MS	10000	/* SIGTERM to SIGKILL at shutdown */
+#define MOATD_STOP_GRACE_MS	10000	/* agents, queue-manager: SIGTERM to SIGKILL */
 #define MOATD_KILL_WAIT_MS	5000	/* after SIGKILL, before giving up */
 
 static void __attribute__((noreturn))
@@ -93,34 +92,10 @@ moatd_check(const char *path)
 static char *
 moatd_read_config(const char *path, size_t *lenp)
 {
-	struct stat st;
-	size_t off = 0;
-	char *text;
-	int fd;
+	char err[512], *text;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		log_fatal("%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
-		log_fatal("%s: not a regular file", path);
-	if (st.st_size > MOATD_CONFIG_MAX)
-		log_fatal("%s: larger than %d bytes", path, MOATD_CONFIG_MAX);
-	text = xmalloc((size_t)st.st_size + 1);
-	for (;;) {
-		ssize_t n = read(fd, text + off, (size_t)st.st_size + 1 - off);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			log_fatal("%s: read: %s", path, strerror(errno));
-		if (n == 0)
-			break;
-		off += (size_t)n;
-		if (off > (size_t)st.st_size)
-			log_fatal("%s: changed while being read", path);
-	}
-	close(fd);
-	text[off] = '\0';
-	*lenp = off;
+	if ((text = reload_read_file(path, lenp, err, sizeof(err))) == NULL)
+		log_fatal("%s", err);
 	return text;
 }
 
@@ -258,11 +233,51 @@ moatd_setup(struct moatd *m, const char *text, size_t len)
 struct moatd_loop {
 	int	 sigfd;
 	int	 stopping;
-	int	 killed;
+	int	 stage;		/* while stopping: index in moatd_stop_order */
+	int	 killed;	/* this stage had its SIGKILL */
 	int64_t	 deadline;	/* while stopping: next escalation */
 };
 
-/* SIGTERM/SIGINT: stop accepting, ask every child to stop. */
+/*
+ * The order of a stop: sessions drain (those in DATA finish their
+ * message, within shutdown_timeout), then the agents finish or give back
+ * their job while the queue-manager can still take the results, then the
+ * queue-manager commits and closes the database.  Each stage gets
+ * SIGTERM, then SIGKILL at its deadline.
+ */
+static const enum proc_role moatd_stop_order[] = {
+	PROC_SESSION, PROC_RELAY, PROC_QMGR
+};
+#define MOATD_NSTAGES	((int)(sizeof(moatd_stop_order) / sizeof(moatd_stop_order[0])))
+
+static const char *
+moatd_stage_name(int stage)
+{
+	switch (moatd_stop_order[stage]) {
+	case PROC_SESSION:
+		return "sessions";
+	case PROC_QMGR:
+		return "queue-manager";
+	default:
+		return "agents";
+	}
+}
+
+/* SIGTERM to one stage, with its deadline. */
+static void
+moatd_stage_start(struct moatd *m, struct moatd_loop *lp, int64_t now)
+{
+	enum proc_role which = moatd_stop_order[lp->stage];
+
+	lp->killed = 0;
+	lp->deadline = now + (which == PROC_SESSION ?
+	    conf_num(m->cfg, CONF_SHUTDOWN_TIMEOUT) * 1000 : MOATD_STOP_GRACE_MS);
+	log_info("stopping=%s running=%zu wait=%llds", moatd_stage_name(lp->stage),
+	    supervise_running(which), (long long)((lp->deadline - now) / 1000));
+	supervise_stop_stage(which, SIGTERM);
+}
+
+/* SIGTERM/SIGINT: stop accepting (listening sockets first), then drain. */
 static void
 moatd_begin_stop(struct moatd *m, struct moatd_loop *lp, int sig, int64_t now)
 {
@@ -270,15 +285,14 @@ moatd_begin_stop(struct moatd *m, struct moatd_loop *lp, int sig, int64_t now)
 
 	if (lp->stopping)
 		return;
-	log_info("signal=%s: stopping, waiting up to %ds for children",
-	    sigabbrev_np(sig), MOATD_STOP_GRACE_MS / 1000);
+	log_info("signal=%s: stopping: closing listening sockets",
+	    sigabbrev_np(sig));
 	lp->stopping = 1;
-	lp->deadline = now + MOATD_STOP_GRACE_MS;
 	for (i = 0; i < m->nlisten; i++)
 		close(m->listen_fd[i]);
 	m->nlisten = 0;
-	qchan_close(m);
-	supervise_stop_all(SIGTERM);
+	lp->stage = 0;
+	moatd_stage_start(m, lp, now);
 }
 
 static void
@@ -296,8 +310,10 @@ moatd_read_signals(struct moatd *m, struct moatd_loop *lp, int64_t now)
 			moatd_begin_stop(m, lp, (int)si.ssi_signo, now);
 			break;
 		case SIGHUP:
-			log_info("signal=HUP: configuration reload is not "
-			    "implemented; ignored (restart moatd to apply changes)");
+			if (lp->stopping)
+				log_info("signal=HUP: stopping; not reloaded");
+			else
+				reload_config(m);
 			break;
 		}
 	}
@@ -305,24 +321,35 @@ moatd_read_signals(struct moatd *m, struct moatd_loop *lp, int64_t now)
 	supervise_reap(m, now);
 }
 
-/* While stopping: SIGKILL after the grace time, give up after that. */
+/* While stopping: move through the stages; 1 once every stage is done. */
 static int
-moatd_stop_progress(struct moatd_loop *lp, int64_t now)
+moatd_stop_progress(struct moatd *m, struct moatd_loop *lp, int64_t now)
 {
-	if (supervise_children() == 0)
-		return 1;
-	if (now < lp->deadline)
-		return 0;
-	if (!lp->killed) {
-		log_warn("children=%zu still running after %ds: SIGKILL",
-		    supervise_children(), MOATD_STOP_GRACE_MS / 1000);
-		supervise_stop_all(SIGKILL);
-		lp->killed = 1;
-		lp->deadline = now + MOATD_KILL_WAIT_MS;
-		return 0;
+	while (lp->stage < MOATD_NSTAGES) {
+		enum proc_role which = moatd_stop_order[lp->stage];
+		size_t n = supervise_running(which);
+
+		if (n > 0 && now < lp->deadline)
+			return 0;
+		if (n > 0 && !lp->killed) {
+			log_warn("stopping=%s running=%zu after %llds: SIGKILL",
+			    moatd_stage_name(lp->stage), n, which == PROC_SESSION ?
+			    conf_num(m->cfg, CONF_SHUTDOWN_TIMEOUT) :
+			    (long long)(MOATD_STOP_GRACE_MS / 1000));
+			supervise_stop_stage(which, SIGKILL);
+			lp->killed = 1;
+			lp->deadline = now + MOATD_KILL_WAIT_MS;
+			return 0;
+		}
+		if (n > 0)
+			log_warn("stopping=%s running=%zu not reaped after SIGKILL: "
+			    "going on", moatd_stage_name(lp->stage), n);
+		if (++lp->stage < MOATD_NSTAGES)
+			moatd_stage_start(m, lp, now);
 	}
-	log_warn("children=%zu not reaped after SIGKILL: exiting anyway",
-	    supervise_children());
+	if (supervise_children() > 0)
+		log_warn("children=%zu not reaped: exiting anyway",
+		    supervise_children());
 	return 1;
 }
 
@@ -345,10 +372,13 @@ moatd_timeout(const struct moatd *m, const struct moatd_loop *lp, int64_t now)
 
 /* The queue-manager channel: writable again, or hung up. */
 static void
-moatd_qchan_event(struct moatd *m, short revents, int64_t now)
+moatd_qchan_event(struct moatd *m, int stopping, short revents, int64_t now)
 {
 	if (revents & (POLLHUP | POLLERR | POLLNVAL)) {
-		log_warn("child=queue-manager channel closed");
+		if (stopping)
+			log_info("child=queue-manager channel closed");
+		else
+			log_warn("child=queue-manager channel closed");
 		supervise_qmgr_lost(m, now);
 	} else if (revents & POLLOUT)
 		qchan_flush(m);
@@ -383,16 +413,18 @@ moatd_loop(struct moatd *m, struct moatd_loop *lp)
 		if (pfd[0].revents & POLLIN)
 			moatd_read_signals(m, lp, now);
 		if (qidx != -1 && pfd[qidx].revents != 0 && m->qmgr_chan == pfd[qidx].fd)
-			moatd_qchan_event(m, pfd[qidx].revents, now);
+			moatd_qchan_event(m, lp->stopping, pfd[qidx].revents, now);
 		for (i = first_listen; i < n && !lp->stopping; i++)
 			if (pfd[i].revents & POLLIN)
 				accept_ready(m, pfd[i].fd, now);
 		supervise_timers(m, now);
-		if (lp->stopping && moatd_stop_progress(lp, now))
+		reload_tick(m, lp->stopping);
+		if (lp->stopping && moatd_stop_progress(m, lp, now))
 			break;
 	}
 	if (unlink(m->control_path) == -1)
 		log_warnx("%s: unlink", m->control_path);
+	reload_pidfile_remove(m);
 	log_info("stopped");
 	exit(0);
 }
@@ -402,7 +434,7 @@ main(int argc, char *argv[])
 {
 	struct moatd m;
 	struct moatd_loop lp;
-	char *text, *libexec;
+	char *text, *libexec, err[512];
 	size_t len;
 	int ch, check = 0;
 
@@ -436,6 +468,10 @@ main(int argc, char *argv[])
 	if (check)
 		moatd_check(m.cfg_path);
 
+	/* A reload opens the file again after the chdir: keep it absolute. */
+	if ((libexec = realpath(m.cfg_path, NULL)) == NULL)
+		log_fatal("%s: %s", m.cfg_path, strerror(errno));
+	m.cfg_path = libexec;
 	text = moatd_read_config(m.cfg_path, &len);
 	if (conf_parse(m.cfg_path, text, len, &m.cfg, stderr) != 0)
 		log_fatal("%s: configuration has errors (see above; moatd -n "
@@ -453,13 +489,22 @@ main(int argc, char *argv[])
 
 	memset(&lp, 0, sizeof(lp));
 	lp.sigfd = moatd_signals();
+	if (reload_pidfile_write(&m, err, sizeof(err)) == -1)
+		log_fatal("%s", err);
 	moatd_confine(&m);
 	log_info("started: pid=%ld config=%s libexec=%s run_directory=%s "
-	    "smtpd_max_sessions=%lld smtpd_client_limit=%lld delivery_agents=%lld",
+	    "smtpd_max_sessions=%lld smtpd_client_limit=%lld "
+	    "smtpd_violation_limit=%lld smtpd_violation_window=%llds "
+	    "delivery_agents=%lld",
 	    (long)getpid(), m.cfg_path, m.libexecdir, m.rundir,
 	    conf_num(m.cfg, CONF_SMTPD_MAX_SESSIONS),
 	    conf_num(m.cfg, CONF_SMTPD_CLIENT_LIMIT),
+	    conf_num(m.cfg, CONF_SMTPD_VIOLATION_LIMIT),
+	    conf_num(m.cfg, CONF_SMTPD_VIOLATION_WINDOW),
 	    conf_num(m.cfg, CONF_DELIVERY_AGENTS));
+	violation_init(&m.violations, VIOLATION_MAX_ADDRS,
+	    (unsigned int)conf_num(m.cfg, CONF_SMTPD_VIOLATION_LIMIT),
+	    conf_num(m.cfg, CONF_SMTPD_VIOLATION_WINDOW) * 1000);
 	supervise_init(&m);
 	supervise_start_all(&m, moatd_now_ms());
 	moatd_loop(&m, &lp);

@@ -8,7 +8,9 @@
  * spawn.c     fork + exec of every child, driven by common/proc.h
  * accept.c    a new client: limits, the session, the 421 refusal
  * supervise.c child table: sessions, queue-manager, agents, back-off
+ * violation.c client addresses whose sessions die of seccomp violations
  * qchan.c     the channel to the queue-manager and its send queue
+ * reload.c    SIGHUP: the new configuration, rolling agent restart; moatd.pid
  * sandbox.c   the listener's seccomp table
  */
 #ifndef MOAT_MOATD_H
@@ -24,6 +26,24 @@
 #include "util/sandbox.h"
 
 #define MOATD_ADDR_MAX	64	/* a numeric IPv4 or IPv6 address */
+#define VIOLATION_MAX_ADDRS	4096	/* client addresses tracked at most */
+
+/* One client address whose sessions died of seccomp violations. */
+struct violation_entry {
+	char		 addr[MOATD_ADDR_MAX];
+	unsigned int	 count;		/* violations since first */
+	int64_t		 first;		/* monotonic ms: the window opened */
+	int64_t		 last;		/* monotonic ms: the latest violation */
+};
+
+/* smtpd_violation_limit deaths in smtpd_violation_window: see violation.c. */
+struct violation_table {
+	struct violation_entry *v;
+	size_t		 n, alloc, cap;
+	unsigned int	 limit;
+	int64_t		 window_ms;
+	unsigned long	 evicted;	/* entries pushed out by a full table */
+};
 
 /* Ids and directory of one role. */
 struct moatd_role {
@@ -51,8 +71,11 @@ struct moatd {
 	size_t		 nlisten;
 	int		 control_fd;
 	int		 qmgr_chan;	/* our end of the queue-manager channel, or -1 */
-	const char	*hostname;	/* myhostname, resolved at start-up */
+	const char	*hostname;	/* myhostname, resolved at start-up
+					   and at each reload */
+	char		*pid_path;	/* run_directory/moatd.pid */
 	int64_t		 accept_paused_until;	/* out of descriptors: wait */
+	struct violation_table violations;	/* per client address */
 };
 
 /* rundir.c */
@@ -85,6 +108,15 @@ int	qchan_pending(void);
 int	qchan_session(struct moatd *m, pid_t pid, int qfd, const char *caddr,
 	    unsigned int cport, const char *laddr, unsigned int lport);
 int	qchan_agent(struct moatd *m, pid_t pid, enum proc_role role, int qfd);
+int	qchan_reload(struct moatd *m, int cfg_fd);
+
+/* reload.c */
+char	*reload_read_file(const char *path, size_t *lenp, char *err,
+	    size_t errlen);
+void	reload_config(struct moatd *m);
+void	reload_tick(struct moatd *m, int stopping);
+int	reload_pidfile_write(struct moatd *m, char *err, size_t errlen);
+void	reload_pidfile_remove(struct moatd *m);
 
 /* supervise.c */
 void	supervise_init(struct moatd *m);
@@ -99,7 +131,22 @@ size_t	supervise_sessions(void);
 size_t	supervise_sessions_from(const char *addr);
 void	supervise_stop_all(int sig);
 size_t	supervise_children(void);
+void	supervise_stop_stage(enum proc_role which, int sig);
+size_t	supervise_running(enum proc_role which);
+size_t	supervise_nagents(void);
+pid_t	supervise_agent_pid(size_t i);
+int	supervise_agent_recycle(size_t i);
 const char *supervise_describe_status(int status, char *buf, size_t bufsz);
+
+/* violation.c */
+void	violation_init(struct violation_table *vt, size_t cap, unsigned int limit,
+	    int64_t window_ms);
+void	violation_free(struct violation_table *vt);
+unsigned int violation_add(struct violation_table *vt, const char *addr,
+	    int64_t now);
+int	violation_blocked(struct violation_table *vt, const char *addr,
+	    int64_t now, unsigned int *count);
+size_t	violation_tracked(const struct violation_table *vt);
 
 /* sandbox.c */
 extern const struct sandbox_rule listener_sandbox[];

@@ -3,7 +3,8 @@
  *
  * moatd tells the queue-manager about every new session and delivery
  * agent (IPC_L2Q_SESSION, IPC_L2Q_AGENT) and hands it the far end of the
- * socketpair that connects the two.  The channel is non-blocking: a
+ * socketpair that connects the two; at a reload it sends the new
+ * configuration memfd (IPC_L2Q_RELOAD).  The channel is non-blocking: a
  * queue-manager that is still opening its database, or one that hangs,
  * must never stop moatd from accepting and reaping.  Messages that do
  * not fit are kept, in order, with their descriptors, and sent when the
@@ -197,4 +198,21 @@ qchan_agent(struct moatd *m, pid_t pid, enum proc_role role, int qfd)
 		return -1;
 	}
 	return qchan_send_wr(m, &w, qfd);
+}
+
+/* IPC_L2Q_RELOAD: a copy of the new configuration memfd. */
+int
+qchan_reload(struct moatd *m, int cfg_fd)
+{
+	struct ipc_wr w;
+	int fd;
+
+	if (m->qmgr_chan == -1)
+		return -1;	/* it starts later, with the new memfd */
+	if ((fd = fcntl(cfg_fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		log_warnx("child=queue-manager reload: dup");
+		return -1;
+	}
+	ipc_wr_init(&w, IPC_L2Q_RELOAD, 0);
+	return qchan_send_wr(m, &w, fd);
 }

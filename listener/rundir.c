@@ -11,11 +11,11 @@
  *
  * queue/ and maildir/ are mode 0710 with group root, not 0700: a child
  * chroots into its directory while it is still uid 0 but holds only
- * CAP_SETUID, CAP_SETGID, CAP_SYS_CHROOT and CAP_KILL, and without
- * CAP_DAC_OVERRIDE root is an ordinary "other" to a directory owned by
- * moat-queue.  Group root's search bit lets exactly the processes with
- * gid 0 (moatd's children before priv_drop, and root) in, and lists
- * nothing; other users still get nothing at all.
+ * CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_SYS_CHROOT and CAP_KILL, and
+ * without CAP_DAC_OVERRIDE root is an ordinary "other" to a directory
+ * owned by moat-queue.  Group root's search bit lets exactly the
+ * processes with gid 0 (moatd's children before priv_drop, and root) in,
+ * and lists nothing; other users still get nothing at all.
  */
 #include "config.h"
 

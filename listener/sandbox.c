@@ -42,7 +42,8 @@ const struct sandbox_rule listener_sandbox[] = {
 	SB_ALLOW(wait4),
 	SB_ALLOW(waitid),
 	SB_ALLOW(kill),
-	SB_ALLOW(unlink),		/* control.sock at shutdown */
+	SB_ALLOW(unlink),		/* control.sock and moatd.pid at shutdown */
+	SB_ALLOW(memfd_create),		/* a reload's new configuration */
 	SB_ALLOW(clock_gettime),
 	SB_ALLOW(gettimeofday),
 	SB_ALLOW(time),

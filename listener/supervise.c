@@ -3,11 +3,12 @@
  *
  * Sessions are counted (in total and per client address, for the limits
  * checked before accepting another) and never restarted: a session is
- * one client.  The queue-manager and the delivery agents are long-lived
- * and restarted with back-off: 1 s after a death, doubling up to 60 s,
- * back to 1 s once a child has run 60 s.  Five or more deaths in a row
- * are reported as a crash loop on every further death, so an operator
- * sees the loop rather than a trickle of restarts.
+ * one client.  A session killed by its seccomp filter counts against its
+ * client's address (violation.c).  The queue-manager and the delivery
+ * agents are long-lived and restarted with back-off: 1 s after a death,
+ * doubling up to 60 s, back to 1 s once a child has run 60 s.  Five or
+ * more deaths in a row are reported as a crash loop on every further
+ * death, so an operator sees the loop rather than a trickle of restarts.
  *
  * Agents talk to the queue-manager over a channel made when they start;
  * when the queue-manager dies those channels lead nowhere, so the agents
@@ -291,24 +292,52 @@ supervise_kid_died(struct moatd *m, struct sup_child *k, int status, int64_t now
 	supervise_backoff(k, now);
 }
 
+/*
+ * Did this status come from a seccomp violation?  SIGSYS is how the
+ * kernel kills a filtered process; a --enable-sandbox-debug build traps
+ * instead, logs the call and exits 128 + SIGSYS.
+ */
+static int
+supervise_is_violation(int status)
+{
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		return 1;
+#ifdef MOAT_SANDBOX_DEBUG
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGSYS)
+		return 1;
+#endif
+	return 0;
+}
+
 /* A session ended: forget it; say so loudly only if it did not end well. */
 static int
-supervise_session_died(pid_t pid, int status)
+supervise_session_died(struct moatd *m, pid_t pid, int status, int64_t now)
 {
+	struct sup_session *ss;
 	char why[128];
+	unsigned int count;
 	size_t i;
 
 	for (i = 0; i < sup_nsess; i++) {
 		if (sup_sess[i].pid != pid)
 			continue;
+		ss = &sup_sess[i];
 		supervise_describe_status(status, why, sizeof(why));
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 			log_debug("child=%s pid=%ld %s", supervise_name(PROC_SESSION),
 			    (long)pid, why);
 		else
 			log_warn("child=%s pid=%ld client=%s %s",
-			    supervise_name(PROC_SESSION), (long)pid, sup_sess[i].addr, why);
-		sup_sess[i] = sup_sess[--sup_nsess];
+			    supervise_name(PROC_SESSION), (long)pid, ss->addr, why);
+		if (supervise_is_violation(status)) {
+			count = violation_add(&m->violations, ss->addr, now);
+			log_warn("client=%s violations=%u limit=%u window=%llds%s",
+			    ss->addr, count, m->violations.limit,
+			    (long long)(m->violations.window_ms / 1000),
+			    count >= m->violations.limit ?
+			    ": further connections refused" : "");
+		}
+		*ss = sup_sess[--sup_nsess];
 		return 1;
 	}
 	return 0;
@@ -324,7 +353,7 @@ supervise_reap(struct moatd *m, int64_t now)
 	size_t i;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (supervise_session_died(pid, status))
+		if (supervise_session_died(m, pid, status, now))
 			continue;
 		for (i = 0; i < sup_nkids; i++) {
 			if (sup_kids[i].pid == pid && sup_kids[i].state == SUP_RUNNING)
@@ -444,4 +473,89 @@ supervise_children(void)
 		if (sup_kids[i].state == SUP_RUNNING)
 			n++;
 	return n;
+}
+
+/*
+ * Shutting down in stages (moatd.c): from now on nothing is restarted;
+ * signal one stage: PROC_SESSION the sessions, PROC_RELAY every agent
+ * (relay and local), PROC_QMGR the queue-manager.
+ */
+void
+supervise_stop_stage(enum proc_role which, int sig)
+{
+	size_t i;
+
+	sup_stopping = 1;
+	if (which == PROC_SESSION) {
+		for (i = 0; i < sup_nsess; i++)
+			(void)kill(sup_sess[i].pid, sig);
+		return;
+	}
+	for (i = 0; i < sup_nkids; i++) {
+		struct sup_child *k = &sup_kids[i];
+
+		if ((which == PROC_QMGR) != (k->role == PROC_QMGR))
+			continue;
+		if (k->state == SUP_RUNNING)
+			(void)kill(k->pid, sig);
+		else
+			k->state = SUP_DONE;
+		k->kill_at = 0;
+	}
+}
+
+/* Children of one stage still alive (see supervise_stop_stage). */
+size_t
+supervise_running(enum proc_role which)
+{
+	size_t i, n = 0;
+
+	if (which == PROC_SESSION)
+		return sup_nsess;
+	for (i = 0; i < sup_nkids; i++)
+		if (sup_kids[i].state == SUP_RUNNING &&
+		    (which == PROC_QMGR) == (sup_kids[i].role == PROC_QMGR))
+			n++;
+	return n;
+}
+
+/* Agents in the table: the relay agents, then the local one. */
+size_t
+supervise_nagents(void)
+{
+	return sup_nkids > 0 ? sup_nkids - 1 : 0;
+}
+
+/* Agent i's pid while it runs, else -1. */
+pid_t
+supervise_agent_pid(size_t i)
+{
+	if (i + 1 >= sup_nkids || sup_kids[i + 1].state != SUP_RUNNING)
+		return -1;
+	return sup_kids[i + 1].pid;
+}
+
+/*
+ * Reload: ask agent i to stop after its current job (SIGTERM, no SIGKILL
+ * deadline: a job is bounded by relay_timeout).  Since moatd stopped
+ * it, it is started again at once, with the new configuration memfd.
+ */
+int
+supervise_agent_recycle(size_t i)
+{
+	struct sup_child *k;
+
+	if (i + 1 >= sup_nkids || sup_stopping)
+		return -1;
+	k = &sup_kids[i + 1];
+	if (k->state != SUP_RUNNING || k->stopped_by_us)
+		return -1;
+	k->stopped_by_us = 1;
+	k->kill_at = 0;
+	if (kill(k->pid, SIGTERM) == -1) {
+		log_warnx("child=%s pid=%ld kill", supervise_name(k->role), (long)k->pid);
+		k->stopped_by_us = 0;
+		return -1;
+	}
+	return 0;
 }

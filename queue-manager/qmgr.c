@@ -23,6 +23,7 @@
 
 #include <event2/event.h>
 
+#include "conf_reload.h"
 #include "proc.h"
 #include "util/log.h"
 #include "util/privdrop.h"
@@ -185,21 +186,22 @@ qmgr_signal(int sig, short ev, void *arg)
 {
 	(void)ev; (void)arg;
 	if (sig == SIGHUP) {
-		log_info("event=sighup (the queue-manager reads its configuration "
-		    "at start; moatd restarts it to change it)");
+		log_info("event=sighup ignored (send SIGHUP to moatd: it checks "
+		    "the file and hands the queue-manager the new configuration)");
 		return;
 	}
 	log_info("event=stop signal=%d", sig);
 	qmgr->quit = 1;
 }
 
-/* Settings read once at start. */
+/*
+ * The settings that a reload may change (common/conf_reload.h): every
+ * pointer kept here points into cfg, which becomes qmgr->cfg.
+ */
 static void
-qmgr_settings(struct conf *cfg)
+qmgr_settings_runtime(struct conf *cfg)
 {
 	const char *rh = conf_str(cfg, CONF_RELAY_HOST);
-	struct group *gr;
-	const char *grname = conf_str(cfg, CONF_ADMIN_GROUP);
 
 	qmgr->cfg = cfg;
 	qmgr->hostname = conf_myhostname(cfg);
@@ -212,6 +214,16 @@ qmgr_settings(struct conf *cfg)
 	qmgr->size_limit = qmgr->declared_limit + QMGR_RECEIVED_ALLOWANCE;
 	qmgr->min_free = (uint64_t)conf_num(cfg, CONF_QUEUE_MIN_FREE);
 	qmgr->rcpt_limit = (uint32_t)conf_num(cfg, CONF_SMTPD_RECIPIENT_LIMIT);
+}
+
+/* Settings at start: the run-time ones, and admin_group (restart only). */
+static void
+qmgr_settings(struct conf *cfg)
+{
+	struct group *gr;
+	const char *grname = conf_str(cfg, CONF_ADMIN_GROUP);
+
+	qmgr_settings_runtime(cfg);
 	/* The group database is out of reach after the chroot. */
 	if (grname != NULL && grname[0] != '\0' && (gr = getgrnam(grname)) != NULL) {
 		qmgr->admin_gid = gr->gr_gid;
@@ -220,6 +232,39 @@ qmgr_settings(struct conf *cfg)
 		log_info("admin_group=%s not found: only root and the queue user "
 		    "may use moatctl", grname != NULL ? grname : "");
 	}
+	qmgr_control_settings(cfg);
+}
+
+/*
+ * IPC_L2Q_RELOAD: moatd checked a new configuration and sends it as a
+ * sealed memfd.  What may change at run time is swapped in at once;
+ * restart-only settings keep their running values (moatd logs those).
+ * Jobs in flight keep the next hop they were given; routing from now on
+ * uses the new relay_host and domains.
+ */
+void
+qmgr_reload(int fd)
+{
+	struct conf *next, *old = qmgr->cfg;
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s", old->source != NULL ? old->source :
+	    "moat.conf");
+	if (conf_load_fd(fd, name, &next, stderr) != 0) {
+		log_warn("event=reload status=refused (errors above); keeping the "
+		    "running configuration");
+		close(fd);
+		return;
+	}
+	close(fd);
+	(void)conf_reload_keep(old, next, 0);
+	qmgr_settings_runtime(next);
+	conf_free(old);
+	qmgr->sched_dirty = 1;
+	log_info("event=reload status=ok relay_host=%s smtpd_recipient_limit=%u "
+	    "message_size_limit=%llu", qmgr->relay_host[0] != '\0' ?
+	    qmgr->relay_host : "(none)", qmgr->rcpt_limit,
+	    (unsigned long long)qmgr->declared_limit);
 }
 
 static void
@@ -281,6 +326,7 @@ qmgr_events(void)
 		log_fatal("event_add failed");
 }
 
+/* SIGTERM: the loop has ended; the last writes are committed and SQLite closed. */
 static void
 qmgr_shutdown(void)
 {

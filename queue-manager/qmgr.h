@@ -117,21 +117,39 @@ struct qmgr_agent {
 	struct ipc_wr		 out;		/* a message the socket had no room for */
 	int			 out_pending;
 	struct buf		 chunk;
+	int			 stopping;	/* sent IPC_D2Q_STOP: no new job */
 };
 
-enum qmgr_control_req { QC_NONE, QC_LIST, QC_SHOW };
+enum qmgr_control_req {
+	QC_NONE,
+	QC_LIST,		/* IPC_C2Q_LIST, or "list" with a filter */
+	QC_SHOW,
+	QC_ROWS,		/* rows built in advance (changes, stats, shape) */
+	QC_AUDIT,		/* the audit table, by cursor */
+	QC_DATA,		/* a stored message's headers or body */
+};
+
+/* Who is asking: decided once, from the peer's credentials. */
+enum qmgr_control_role { QC_ROLE_NONE, QC_ROLE_READONLY, QC_ROLE_ADMIN };
 
 struct qmgr_control {
 	TAILQ_ENTRY(qmgr_control) entry;
 	int			 fd;
 	struct event		*ev;
 	uid_t			 uid;
+	enum qmgr_control_role	 role;
 	enum qmgr_control_req	 req;
 	uint32_t		 reqid;
 	int64_t			 cursor;	/* last rowid or index sent */
-	int64_t			 msg;		/* SHOW: the message */
+	int64_t			 msg;		/* SHOW, DATA: the message */
 	int			 header_sent;	/* SHOW: message row sent */
 	uint32_t		 rows;
+	struct queue_filter	*filter;	/* LIST: NULL for everything */
+	struct ipc_wr		*pre;		/* ROWS: the rows, then END */
+	size_t			 npre, ipre;
+	int			 body;		/* DATA: body (1) or headers (0) */
+	int			 crlf;		/* DATA: bytes of CRLFCRLF matched */
+	int			 past_header;	/* DATA: the blank line was seen */
 	struct ipc_wr		 out;
 	int			 out_pending;
 };
@@ -187,6 +205,7 @@ int	qmgr_set_nonblock(int fd);
 void	qmgr_reply_text(uint32_t code, const char *enh, const char *text,
 	    char *dst, size_t dstsz);
 int	qmgr_send(int fd, struct ipc_wr *w);
+void	qmgr_reload(int fd);
 
 /* qmgr_listener.c */
 void	qmgr_listener_read(int fd, short ev, void *arg);
@@ -227,6 +246,7 @@ int	qmgr_msg_remove_if_done(const struct queue_msg *m, int *removed);
 /* qmgr_control.c */
 void	qmgr_control_accept(int fd, short ev, void *arg);
 void	qmgr_control_close_all(void);
+void	qmgr_control_settings(const struct conf *cfg);
 
 /* sandbox.c */
 extern const struct sandbox_rule qmgr_sandbox[];

@@ -222,6 +222,25 @@ qmgr_agent_done(struct qmgr_agent *a, const struct ipc_frame *f, const char **wh
 	return 0;
 }
 
+/*
+ * STOP: the agent was asked to stop (SIGTERM) and wants no further job.
+ * Its channel is closed as soon as it has none; a job that crossed the
+ * STOP is finished first (see qmgr_agent_read).
+ */
+static int
+qmgr_agent_stop(struct qmgr_agent *a, const struct ipc_frame *f, const char **why)
+{
+	struct ipc_rd r;
+
+	ipc_rd_init(&r, f);
+	if (ipc_rd_end(&r) == -1)
+		return *why = "malformed-stop", -1;
+	if (a->stopping)
+		return *why = "second-stop", -1;
+	a->stopping = 1;
+	return 0;
+}
+
 /* 0 handled, -1 a violation (why says which). */
 static int
 qmgr_agent_handle(struct qmgr_agent *a, const struct ipc_frame *f, const char **why)
@@ -237,6 +256,8 @@ qmgr_agent_handle(struct qmgr_agent *a, const struct ipc_frame *f, const char **
 		return qmgr_agent_result(a, f, why);
 	case IPC_D2Q_DONE:
 		return qmgr_agent_done(a, f, why);
+	case IPC_D2Q_STOP:
+		return qmgr_agent_stop(a, f, why);
 	default:
 		return *why = "unexpected-message", -1;
 	}
@@ -273,6 +294,12 @@ qmgr_agent_read(struct qmgr_agent *a)
 				snprintf(reason, sizeof(reason), "violation=%s (%s)", why,
 				    ipc_type_name(f.hdr.type));
 				qmgr_agent_close(a, reason);
+				return;
+			}
+			if (a->stopping && a->job == NULL) {
+				log_info("agent=%d transport=%s status=stopped",
+				    (int)a->pid, queue_transport_name(a->transport));
+				qmgr_agent_close(a, NULL);
 				return;
 			}
 			continue;

@@ -3,7 +3,7 @@
  *
  * moatd hands over the queue-manager's end of every new session channel
  * (with the client address it accepted) and of every delivery-agent
- * channel.  moatd is trusted, but its messages are still checked: a
+ * channel, and a new configuration at a reload.  moatd is trusted, but its messages are still checked: a
  * malformed one is logged and dropped, with any descriptor it carried.
  * When moatd goes away the queue-manager stops.
  */
@@ -73,6 +73,19 @@ qmgr_listener_agent(struct ipc_frame *f)
 	return 0;
 }
 
+/* IPC_L2Q_RELOAD: a new configuration, as a sealed memfd. */
+static int
+qmgr_listener_reload(struct ipc_frame *f)
+{
+	struct ipc_rd r;
+
+	ipc_rd_init(&r, f);
+	if (ipc_rd_end(&r) == -1 || f->fd < 0)
+		return -1;
+	qmgr_reload(f->fd);
+	return 0;
+}
+
 static void
 qmgr_listener_handle(struct ipc_frame *f)
 {
@@ -84,6 +97,9 @@ qmgr_listener_handle(struct ipc_frame *f)
 		break;
 	case IPC_L2Q_AGENT:
 		r = qmgr_listener_agent(f);
+		break;
+	case IPC_L2Q_RELOAD:
+		r = qmgr_listener_reload(f);
 		break;
 	default:
 		break;

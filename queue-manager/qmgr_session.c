@@ -34,6 +34,9 @@
 #include "util/xmalloc.h"
 #include "qmgr.h"
 #include "qmgr_proto.h"
+#ifdef MOAT_TEST_HOOKS
+#include "test_hooks.h"
+#endif
 
 /* Messages handled per wake-up, so one busy session cannot hold a batch. */
 #define QMGR_SESSION_BURST	16
@@ -361,6 +364,9 @@ qmgr_session_begin(struct qmgr_session *s, const struct ipc_frame *f)
 		qmgr_session_begin_malformed(s, e, &b);
 		goto out;
 	}
+#ifdef MOAT_TEST_HOOKS
+	qmgr_test_hook_begin(b.helo);
+#endif
 	qmgr_session_begin_accept(s, &b, f->hdr.reqid);
 	r = 0;
 out:

@@ -66,14 +66,94 @@ static const char *const queue_db_migrations[] = {
 	"  PRIMARY KEY (msg, seq)"
 	");"
 	"PRAGMA application_id = 1836015988;",	/* QUEUE_APPLICATION_ID */
+	/* 1 -> 2: what operators change and watch (moatctl): held messages,
+	 * paused destination domains, the audit trail of changes, and traffic
+	 * counters kept by triggers in the same transaction as the change they
+	 * count (per-minute buckets for two hours, and totals since creation). */
+	"ALTER TABLE messages ADD COLUMN held INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE paused ("
+	"  domain TEXT PRIMARY KEY,"
+	"  since  INTEGER NOT NULL,"
+	"  uid    INTEGER NOT NULL"
+	");"
+	"CREATE TABLE audit ("
+	"  id      INTEGER PRIMARY KEY,"
+	"  time    INTEGER NOT NULL,"
+	"  uid     INTEGER NOT NULL,"
+	"  command TEXT NOT NULL,"
+	"  ids     TEXT NOT NULL,"
+	"  result  TEXT NOT NULL"
+	");"
+	"CREATE TABLE stats_minute ("
+	"  minute    INTEGER PRIMARY KEY,"
+	"  msgs_in   INTEGER NOT NULL DEFAULT 0,"
+	"  bytes_in  INTEGER NOT NULL DEFAULT 0,"
+	"  msgs_out  INTEGER NOT NULL DEFAULT 0,"
+	"  bytes_out INTEGER NOT NULL DEFAULT 0,"
+	"  sent      INTEGER NOT NULL DEFAULT 0,"
+	"  deferred  INTEGER NOT NULL DEFAULT 0,"
+	"  bounced   INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE stats_total ("
+	"  id        INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  msgs_in   INTEGER NOT NULL DEFAULT 0,"
+	"  bytes_in  INTEGER NOT NULL DEFAULT 0,"
+	"  msgs_out  INTEGER NOT NULL DEFAULT 0,"
+	"  bytes_out INTEGER NOT NULL DEFAULT 0,"
+	"  sent      INTEGER NOT NULL DEFAULT 0,"
+	"  deferred  INTEGER NOT NULL DEFAULT 0,"
+	"  bounced   INTEGER NOT NULL DEFAULT 0"
+	");"
+	"INSERT INTO stats_total (id) VALUES (1);"
+	"CREATE TRIGGER stats_in AFTER UPDATE OF state ON messages"
+	"  WHEN OLD.state = 'incoming' AND NEW.state = 'queued' BEGIN"
+	"  DELETE FROM stats_minute WHERE minute < unixepoch() / 60 - 120;"
+	"  INSERT OR IGNORE INTO stats_minute (minute) VALUES (unixepoch() / 60);"
+	"  UPDATE stats_minute SET msgs_in = msgs_in + 1, bytes_in = bytes_in + NEW.size"
+	"    WHERE minute = unixepoch() / 60;"
+	"  UPDATE stats_total SET msgs_in = msgs_in + 1, bytes_in = bytes_in + NEW.size;"
+	"END;"
+	"CREATE TRIGGER stats_out AFTER DELETE ON messages WHEN OLD.state = 'queued' BEGIN"
+	"  INSERT OR IGNORE INTO stats_minute (minute) VALUES (unixepoch() / 60);"
+	"  UPDATE stats_minute SET msgs_out = msgs_out + 1, bytes_out = bytes_out + OLD.size"
+	"    WHERE minute = unixepoch() / 60;"
+	"  UPDATE stats_total SET msgs_out = msgs_out + 1, bytes_out = bytes_out + OLD.size;"
+	"END;"
+	"CREATE TRIGGER stats_sent AFTER UPDATE OF state ON recipients"
+	"  WHEN NEW.state = 'sent' AND OLD.state != 'sent' BEGIN"
+	"  INSERT OR IGNORE INTO stats_minute (minute) VALUES (unixepoch() / 60);"
+	"  UPDATE stats_minute SET sent = sent + 1 WHERE minute = unixepoch() / 60;"
+	"  UPDATE stats_total SET sent = sent + 1;"
+	"END;"
+	"CREATE TRIGGER stats_bounced AFTER UPDATE OF state ON recipients"
+	"  WHEN NEW.state = 'bounced' AND OLD.state != 'bounced' BEGIN"
+	"  INSERT OR IGNORE INTO stats_minute (minute) VALUES (unixepoch() / 60);"
+	"  UPDATE stats_minute SET bounced = bounced + 1 WHERE minute = unixepoch() / 60;"
+	"  UPDATE stats_total SET bounced = bounced + 1;"
+	"END;"
+	"CREATE TRIGGER stats_deferred AFTER UPDATE OF state, attempts ON recipients"
+	"  WHEN NEW.state = 'deferred' AND NEW.attempts > OLD.attempts BEGIN"
+	"  INSERT OR IGNORE INTO stats_minute (minute) VALUES (unixepoch() / 60);"
+	"  UPDATE stats_minute SET deferred = deferred + 1 WHERE minute = unixepoch() / 60;"
+	"  UPDATE stats_total SET deferred = deferred + 1;"
+	"END;",
 };
 #define QUEUE_DB_NMIGRATIONS \
 	(sizeof(queue_db_migrations) / sizeof(queue_db_migrations[0]))
 
-#define MSG_COLS "id, qid, arrival_us, sender, client, helo, size, body_type, state"
+#define MSG_COLS "id, qid, arrival_us, sender, client, helo, size, body_type, state, held"
 #define RCPT_COLS "msg, idx, address, transport, nexthop, state, attempts, " \
 	"next_attempt, last_reply, last_relay"
 #define WAITING "state IN ('queued', 'deferred')"
+#define PENDING "state IN ('queued', 'deferred', 'active')"
+/* Recipients to a paused destination wait; moat_domain() is ours. */
+#define NOT_PAUSED(addr) "moat_domain(" addr ") NOT IN (SELECT domain FROM paused)"
+/* The state an operator sees for message m (docs/moatctl.md). */
+#define VIEW_STATE "CASE WHEN m.held THEN 'held'" \
+	" WHEN EXISTS (SELECT 1 FROM recipients a WHERE a.msg = m.id AND a.state = 'active')" \
+	" THEN 'active'" \
+	" WHEN EXISTS (SELECT 1 FROM recipients d WHERE d.msg = m.id AND d.state = 'deferred')" \
+	" THEN 'deferred' ELSE 'queued' END"
 
 enum queue_stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
@@ -86,6 +166,11 @@ enum queue_stmt {
 	ST_CHUNK_INSERT, ST_CHUNK_GET, ST_CHUNK_COUNT,
 	ST_SUMMARY_MSG, ST_SUMMARY_COUNTS,
 	ST_REC_INCOMING, ST_REC_ACTIVE, ST_REC_FINISHED,
+	ST_FILTER_MSG, ST_MSG_SET_HELD, ST_MSG_RETRY,
+	ST_PAUSE, ST_RESUME, ST_PAUSED_NEXT, ST_PAUSED_GET,
+	ST_AUDIT_INSERT, ST_AUDIT_NEXT,
+	ST_STATS_STATES, ST_STATS_WINDOW, ST_STATS_TOTAL, ST_TOP_DEST, ST_TOP_REASON,
+	ST_SHAPE,
 	ST_COUNT
 };
 
@@ -117,13 +202,14 @@ static const char *const queue_db_sql[ST_COUNT] = {
 	    " WHERE msg = ?1 AND idx = ?2",
 	[ST_RCPT_SET_NEXTHOP] = "UPDATE recipients SET nexthop = ?3 WHERE msg = ?1 AND idx = ?2",
 	/* One state at a time, so the index hands rows over in due order. */
+	/* Held messages and paused destinations are never due. */
 	[ST_DUE_MSG] = "SELECT r.msg, r.next_attempt FROM recipients r"
 	    " JOIN messages m ON m.id = r.msg WHERE r.transport = ?1 AND r.state = ?2"
-	    " AND r.next_attempt <= ?3 AND m.state = 'queued'"
-	    " ORDER BY r.next_attempt LIMIT 1",
+	    " AND r.next_attempt <= ?3 AND m.state = 'queued' AND m.held = 0"
+	    " AND " NOT_PAUSED("r.address") " ORDER BY r.next_attempt LIMIT 1",
 	[ST_DUE_RCPT] = "SELECT " RCPT_COLS " FROM recipients WHERE msg = ?1"
 	    " AND transport = ?2 AND " WAITING " AND next_attempt <= ?3 AND idx > ?4"
-	    " ORDER BY idx LIMIT 1",
+	    " AND " NOT_PAUSED("address") " ORDER BY idx LIMIT 1",
 	[ST_NEXT_DUE] = "SELECT min(next_attempt) FROM recipients"
 	    " WHERE transport = ?1 AND state = ?2 AND next_attempt > ?3",
 	[ST_CHUNK_INSERT] = "INSERT INTO chunks (msg, seq, data) VALUES (?1, ?2, ?3)",
@@ -133,13 +219,59 @@ static const char *const queue_db_sql[ST_COUNT] = {
 	    " AND id > ?1 ORDER BY id LIMIT 1",
 	[ST_SUMMARY_COUNTS] = "SELECT"
 	    " coalesce(sum(state IN ('queued', 'deferred', 'active')), 0),"
-	    " coalesce(sum(state = 'active'), 0), coalesce(sum(state = 'deferred'), 0)"
+	    " coalesce(sum(state = 'active'), 0), coalesce(sum(state = 'deferred'), 0),"
+	    " coalesce(sum(" WAITING " AND NOT (" NOT_PAUSED("address") ")), 0)"
 	    " FROM recipients WHERE msg = ?1",
 	[ST_REC_INCOMING] = "DELETE FROM messages WHERE state = 'incoming'",
 	[ST_REC_ACTIVE] = "UPDATE recipients SET state = 'queued' WHERE state = 'active'",
 	[ST_REC_FINISHED] = "DELETE FROM messages WHERE state = 'queued' AND NOT EXISTS"
 	    " (SELECT 1 FROM recipients r WHERE r.msg = messages.id"
 	    " AND r.state IN ('queued', 'deferred', 'active'))",
+	/* ?2 sender, ?3 recipient, ?4 domain, ?5 arrived before (us),
+	 * ?6 reply text, ?7 state; NULL: no condition. */
+	[ST_FILTER_MSG] = "SELECT " MSG_COLS " FROM messages m WHERE state = 'queued'"
+	    " AND id > ?1"
+	    " AND (?2 IS NULL OR sender = ?2 COLLATE NOCASE)"
+	    " AND (?3 IS NULL OR EXISTS (SELECT 1 FROM recipients r WHERE r.msg = m.id"
+	    "  AND r.address = ?3 COLLATE NOCASE))"
+	    " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM recipients r WHERE r.msg = m.id"
+	    "  AND r." PENDING " AND moat_domain(r.address) = ?4))"
+	    " AND (?5 IS NULL OR arrival_us <= ?5)"
+	    " AND (?6 IS NULL OR EXISTS (SELECT 1 FROM recipients r WHERE r.msg = m.id"
+	    "  AND r." PENDING " AND instr(lower(r.last_reply), lower(?6)) > 0))"
+	    " AND (?7 IS NULL OR (?7 = 'bounce' AND sender = '') OR ?7 = " VIEW_STATE ")"
+	    " ORDER BY id LIMIT 1",
+	[ST_MSG_SET_HELD] = "UPDATE messages SET held = ?2 WHERE id = ?1 AND held != ?2",
+	[ST_MSG_RETRY] = "UPDATE recipients SET next_attempt = ?2 WHERE msg = ?1 AND "
+	    WAITING,
+	[ST_PAUSE] = "INSERT OR IGNORE INTO paused (domain, since, uid) VALUES (?1, ?2, ?3)",
+	[ST_RESUME] = "DELETE FROM paused WHERE domain = ?1",
+	[ST_PAUSED_NEXT] = "SELECT domain, since, uid FROM paused WHERE domain > ?1"
+	    " ORDER BY domain LIMIT 1",
+	[ST_PAUSED_GET] = "SELECT 1 FROM paused WHERE domain = ?1",
+	[ST_AUDIT_INSERT] = "INSERT INTO audit (time, uid, command, ids, result)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_AUDIT_NEXT] = "SELECT id, time, uid, command, ids, result FROM audit"
+	    " WHERE id > ?1 ORDER BY id LIMIT 1",
+	[ST_STATS_STATES] = "SELECT st, count(*), min(arrival_us) FROM"
+	    " (SELECT m.arrival_us, " VIEW_STATE " AS st FROM messages m"
+	    " WHERE m.state = 'queued') GROUP BY st",
+	[ST_STATS_WINDOW] = "SELECT coalesce(sum(msgs_in), 0), coalesce(sum(bytes_in), 0),"
+	    " coalesce(sum(msgs_out), 0), coalesce(sum(bytes_out), 0),"
+	    " coalesce(sum(sent), 0), coalesce(sum(deferred), 0), coalesce(sum(bounced), 0)"
+	    " FROM stats_minute WHERE minute > ?1",
+	[ST_STATS_TOTAL] = "SELECT msgs_in, bytes_in, msgs_out, bytes_out, sent, deferred,"
+	    " bounced FROM stats_total WHERE id = 1",
+	[ST_TOP_DEST] = "SELECT moat_domain(r.address) AS d, count(*) AS n FROM recipients r"
+	    " JOIN messages m ON m.id = r.msg WHERE m.state = 'queued' AND r." PENDING
+	    " GROUP BY d ORDER BY n DESC, d LIMIT ?1",
+	[ST_TOP_REASON] = "SELECT last_reply, count(*) AS n FROM recipients"
+	    " WHERE state = 'deferred' GROUP BY last_reply ORDER BY n DESC, last_reply"
+	    " LIMIT ?1",
+	/* Each message once per destination domain it still has to reach. */
+	[ST_SHAPE] = "SELECT DISTINCT r.msg, moat_domain(r.address), m.arrival_us"
+	    " FROM recipients r JOIN messages m ON m.id = r.msg"
+	    " WHERE m.state = 'queued' AND r." PENDING,
 };
 
 struct queue_db {
@@ -466,10 +598,31 @@ queue_db_migrate(struct queue_db *db)
 	return 0;
 }
 
+/* moat_domain(address): the lower-cased part after the last '@'. */
+static void
+queue_db_fn_domain(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const unsigned char *a;
+	char d[QUEUE_SENDER_MAX + 1];
+
+	(void)argc;
+	if ((a = sqlite3_value_text(argv[0])) == NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	queue_domain_of((const char *)a, d, sizeof(d));
+	sqlite3_result_text(ctx, d, -1, SQLITE_TRANSIENT);
+}
+
 static int
 queue_db_prepare_all(struct queue_db *db)
 {
 	int i;
+
+	if (sqlite3_create_function(db->h, "moat_domain", 1,
+	    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, queue_db_fn_domain,
+	    NULL, NULL) != SQLITE_OK)
+		return queue_db_fail(db, "moat_domain");
 
 	for (i = 0; i < ST_COUNT; i++) {
 		if (sqlite3_prepare_v3(db->h, queue_db_sql[i], -1,
@@ -670,6 +823,7 @@ queue_db_msg_read(struct queue_db *db, sqlite3_stmt *st, struct queue_msg *m)
 	m->body_type = sqlite3_column_int(st, 7);
 	s = queue_db_word(msg_state_names, 2, sqlite3_column_text(st, 8));
 	m->state = s == QMSG_QUEUED ? QMSG_QUEUED : QMSG_INCOMING;
+	m->held = sqlite3_column_int(st, 9) != 0;
 	sqlite3_reset(st);
 	return 1;
 }
@@ -943,6 +1097,23 @@ queue_db_chunk_count(struct queue_db *db, int64_t msg, uint32_t *n)
 	return 0;
 }
 
+/* The recipient counts of the summary whose message is already read. */
+static int
+queue_db_summary_counts(struct queue_db *db, struct queue_summary *s)
+{
+	sqlite3_stmt *st = queue_db_stmt(db, ST_SUMMARY_COUNTS);
+
+	sqlite3_bind_int64(st, 1, s->msg.rowid);
+	if (queue_db_row(db, st, "summary") != 1)
+		return -1;
+	s->pending = (uint32_t)sqlite3_column_int64(st, 0);
+	s->active = (uint32_t)sqlite3_column_int64(st, 1);
+	s->deferred = (uint32_t)sqlite3_column_int64(st, 2);
+	s->paused = (uint32_t)sqlite3_column_int64(st, 3);
+	sqlite3_reset(st);
+	return 1;
+}
+
 /* The next queued message after rowid "after", with its recipient counts. */
 int
 queue_db_summary_next(struct queue_db *db, int64_t after, struct queue_summary *s)
@@ -953,13 +1124,449 @@ queue_db_summary_next(struct queue_db *db, int64_t after, struct queue_summary *
 	sqlite3_bind_int64(st, 1, after);
 	if ((r = queue_db_msg_read(db, st, &s->msg)) != 1)
 		return r;
-	st = queue_db_stmt(db, ST_SUMMARY_COUNTS);
-	sqlite3_bind_int64(st, 1, s->msg.rowid);
-	if (queue_db_row(db, st, "summary") != 1)
+	return queue_db_summary_counts(db, s);
+}
+
+static void
+queue_db_bind_opt(sqlite3_stmt *st, int col, const char *v, int set)
+{
+	if (set)
+		sqlite3_bind_text(st, col, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, col);
+}
+
+/* The next queued message after "after" that f selects. */
+int
+queue_db_filter_next(struct queue_db *db, int64_t after, const struct queue_filter *f,
+    int64_t now, struct queue_summary *s)
+{
+	sqlite3_stmt *st = queue_db_stmt(db, ST_FILTER_MSG);
+	int r;
+
+	sqlite3_bind_int64(st, 1, after);
+	queue_db_bind_opt(st, 2, f->from, f->has_from);
+	queue_db_bind_opt(st, 3, f->to, f->to[0] != '\0');
+	queue_db_bind_opt(st, 4, f->domain, f->domain[0] != '\0');
+	if (f->older_than >= 0)
+		sqlite3_bind_int64(st, 5, (now - f->older_than) * 1000000);
+	queue_db_bind_opt(st, 6, f->reason, f->reason[0] != '\0');
+	queue_db_bind_opt(st, 7, queue_view_state_name(f->state), f->state != QVIEW_ANY);
+	if ((r = queue_db_msg_read(db, st, &s->msg)) != 1)
+		return r;
+	return queue_db_summary_counts(db, s);
+}
+
+/* Set or clear the hold of a message; 1 changed, 0 it already was. */
+int
+queue_db_msg_set_held(struct queue_db *db, int64_t rowid, int held)
+{
+	sqlite3_stmt *st;
+
+	if (queue_db_write_begin(db) == -1)
 		return -1;
-	s->pending = (uint32_t)sqlite3_column_int64(st, 0);
-	s->active = (uint32_t)sqlite3_column_int64(st, 1);
-	s->deferred = (uint32_t)sqlite3_column_int64(st, 2);
+	st = queue_db_stmt(db, ST_MSG_SET_HELD);
+	sqlite3_bind_int64(st, 1, rowid);
+	sqlite3_bind_int(st, 2, held ? 1 : 0);
+	if (queue_db_run(db, st, "hold message") == -1)
+		return -1;
+	return sqlite3_changes(db->h) > 0;
+}
+
+/* Waiting recipients of a message become due at "now"; how many. */
+int
+queue_db_msg_retry(struct queue_db *db, int64_t rowid, int64_t now)
+{
+	sqlite3_stmt *st;
+
+	if (queue_db_write_begin(db) == -1)
+		return -1;
+	st = queue_db_stmt(db, ST_MSG_RETRY);
+	sqlite3_bind_int64(st, 1, rowid);
+	sqlite3_bind_int64(st, 2, now);
+	if (queue_db_run(db, st, "retry message") == -1)
+		return -1;
+	return sqlite3_changes(db->h);
+}
+
+/* Pause (or resume) a destination domain; 1 changed, 0 it already was. */
+int
+queue_db_pause(struct queue_db *db, const char *domain, int pause, int64_t now,
+    long long uid)
+{
+	sqlite3_stmt *st;
+
+	if (queue_db_write_begin(db) == -1)
+		return -1;
+	st = queue_db_stmt(db, pause ? ST_PAUSE : ST_RESUME);
+	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+	if (pause) {
+		sqlite3_bind_int64(st, 2, now);
+		sqlite3_bind_int64(st, 3, uid);
+	}
+	if (queue_db_run(db, st, pause ? "pause" : "resume") == -1)
+		return -1;
+	return sqlite3_changes(db->h) > 0;
+}
+
+/* Is the domain paused?  1, 0, -1. */
+int
+queue_db_paused(struct queue_db *db, const char *domain)
+{
+	sqlite3_stmt *st = queue_db_stmt(db, ST_PAUSED_GET);
+	int r;
+
+	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+	if ((r = queue_db_row(db, st, "paused")) == 1)
+		sqlite3_reset(st);
+	return r;
+}
+
+/* The paused domain after "after" ("" for the first); 1, 0, -1. */
+int
+queue_db_paused_next(struct queue_db *db, const char *after, struct queue_paused *p)
+{
+	sqlite3_stmt *st = queue_db_stmt(db, ST_PAUSED_NEXT);
+	int r;
+
+	sqlite3_bind_text(st, 1, after, -1, SQLITE_TRANSIENT);
+	if ((r = queue_db_row(db, st, "paused")) != 1)
+		return r;
+	queue_db_col_text(st, 0, p->domain, sizeof(p->domain));
+	p->since = sqlite3_column_int64(st, 1);
+	p->uid = sqlite3_column_int64(st, 2);
 	sqlite3_reset(st);
 	return 1;
+}
+
+int
+queue_db_audit_add(struct queue_db *db, const struct queue_audit *a, const char *ids)
+{
+	sqlite3_stmt *st;
+
+	if (queue_db_write_begin(db) == -1)
+		return -1;
+	st = queue_db_stmt(db, ST_AUDIT_INSERT);
+	sqlite3_bind_int64(st, 1, a->time);
+	sqlite3_bind_int64(st, 2, a->uid);
+	sqlite3_bind_text(st, 3, a->command, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, ids, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, a->result, -1, SQLITE_STATIC);
+	return queue_db_run(db, st, "audit");
+}
+
+/* The audit entry after id "after"; ids are copied into the capped buffer. */
+int
+queue_db_audit_next(struct queue_db *db, int64_t after, struct queue_audit *a,
+    struct buf *ids)
+{
+	sqlite3_stmt *st = queue_db_stmt(db, ST_AUDIT_NEXT);
+	const unsigned char *t;
+	int r;
+
+	sqlite3_bind_int64(st, 1, after);
+	if ((r = queue_db_row(db, st, "audit")) != 1)
+		return r;
+	a->id = sqlite3_column_int64(st, 0);
+	a->time = sqlite3_column_int64(st, 1);
+	a->uid = sqlite3_column_int64(st, 2);
+	queue_db_col_text(st, 3, a->command, sizeof(a->command));
+	queue_db_col_text(st, 5, a->result, sizeof(a->result));
+	buf_reset(ids);
+	t = sqlite3_column_text(st, 4);
+	if (t != NULL && buf_append_str(ids, (const char *)t) == -1) {
+		buf_reset(ids);
+		(void)buf_append_str(ids, "(too many to show)");
+	}
+	sqlite3_reset(st);
+	return 1;
+}
+
+static void
+queue_db_traffic(sqlite3_stmt *st, struct queue_traffic *t)
+{
+	t->msgs_in = sqlite3_column_int64(st, 0);
+	t->bytes_in = sqlite3_column_int64(st, 1);
+	t->msgs_out = sqlite3_column_int64(st, 2);
+	t->bytes_out = sqlite3_column_int64(st, 3);
+	t->sent = sqlite3_column_int64(st, 4);
+	t->deferred = sqlite3_column_int64(st, 5);
+	t->bounced = sqlite3_column_int64(st, 6);
+}
+
+/* The traffic since minute bucket "after" (exclusive). */
+static int
+queue_db_window(struct queue_db *db, int64_t after, struct queue_traffic *t)
+{
+	sqlite3_stmt *st = queue_db_stmt(db, ST_STATS_WINDOW);
+
+	sqlite3_bind_int64(st, 1, after);
+	if (queue_db_row(db, st, "stats") != 1)
+		return -1;
+	queue_db_traffic(st, t);
+	sqlite3_reset(st);
+	return 0;
+}
+
+/* Messages per state, the oldest, and the traffic counters. */
+int
+queue_db_stats(struct queue_db *db, int64_t now, struct queue_stats *qs)
+{
+	sqlite3_stmt *st;
+	int64_t oldest = 0;
+	int r, v;
+
+	memset(qs, 0, sizeof(*qs));
+	st = queue_db_stmt(db, ST_STATS_STATES);
+	while ((r = queue_db_row(db, st, "stats")) == 1) {
+		v = queue_view_state_parse((const char *)sqlite3_column_text(st, 0));
+		if (v > QVIEW_ANY && v < QVIEW_COUNT)
+			qs->state[v] = sqlite3_column_int64(st, 1);
+		if (oldest == 0 || sqlite3_column_int64(st, 2) < oldest)
+			oldest = sqlite3_column_int64(st, 2);
+	}
+	if (r == -1)
+		return -1;
+	qs->oldest_age = oldest == 0 ? 0 : now - oldest / 1000000;
+	if (qs->oldest_age < 0)
+		qs->oldest_age = 0;
+	if (queue_db_window(db, now / 60 - 1, &qs->minute) == -1 ||
+	    queue_db_window(db, now / 60 - 60, &qs->hour) == -1)
+		return -1;
+	st = queue_db_stmt(db, ST_STATS_TOTAL);
+	if (queue_db_row(db, st, "stats") != 1)
+		return -1;
+	queue_db_traffic(st, &qs->total);
+	sqlite3_reset(st);
+	return 0;
+}
+
+/* The n biggest destinations (which = 0) or deferral reasons (1). */
+int
+queue_db_top(struct queue_db *db, int which, int n, struct queue_top *top, int *got)
+{
+	sqlite3_stmt *st = queue_db_stmt(db, which == 0 ? ST_TOP_DEST : ST_TOP_REASON);
+	int r = 0;
+
+	*got = 0;
+	sqlite3_bind_int(st, 1, n);
+	while (*got < n && (r = queue_db_row(db, st, "top")) == 1) {
+		queue_db_col_text(st, 0, top[*got].key, sizeof(top[*got].key));
+		top[*got].count = sqlite3_column_int64(st, 1);
+		(*got)++;
+	}
+	sqlite3_reset(st);
+	return r == -1 ? -1 : 0;
+}
+
+/* Each pending (message, destination) pair with its age, to fn. */
+int
+queue_db_shape(struct queue_db *db, int64_t now,
+    void (*fn)(const char *domain, int64_t age, void *arg), void *arg)
+{
+	sqlite3_stmt *st = queue_db_stmt(db, ST_SHAPE);
+	const unsigned char *d;
+	int r;
+
+	while ((r = queue_db_row(db, st, "shape")) == 1) {
+		d = sqlite3_column_text(st, 1);
+		fn(d != NULL ? (const char *)d : "", now -
+		    sqlite3_column_int64(st, 2) / 1000000, arg);
+	}
+	return r;
+}
+
+/*
+ * Pure helpers of the operator's view, unit-tested.
+ */
+
+static const char *const view_state_names[QVIEW_COUNT] = {
+	[QVIEW_ANY] = "any", [QVIEW_QUEUED] = "queued", [QVIEW_ACTIVE] = "active",
+	[QVIEW_DEFERRED] = "deferred", [QVIEW_HELD] = "held", [QVIEW_BOUNCE] = "bounce",
+};
+
+const char *
+queue_view_state_name(int v)
+{
+	return v >= 0 && v < QVIEW_COUNT ? view_state_names[v] : "?";
+}
+
+/* A state word to QVIEW_*, or -1. */
+int
+queue_view_state_parse(const char *s)
+{
+	int i;
+
+	if (s == NULL)
+		return -1;
+	for (i = 1; i < QVIEW_COUNT; i++)
+		if (strcmp(view_state_names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+/* "90", "45s", "10m", "2h", "3d", "1w": seconds; -1 when malformed. */
+int
+queue_duration_parse(const char *s, int64_t *secs)
+{
+	int64_t v = 0, unit = 1;
+	const char *p = s;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (INT64_MAX / 10) - 10)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	switch (*p) {
+	case '\0':
+		break;
+	case 's':
+		unit = 1;
+		p++;
+		break;
+	case 'm':
+		unit = 60;
+		p++;
+		break;
+	case 'h':
+		unit = 3600;
+		p++;
+		break;
+	case 'd':
+		unit = 86400;
+		p++;
+		break;
+	case 'w':
+		unit = 7 * 86400;
+		p++;
+		break;
+	default:
+		return -1;
+	}
+	/* Ten years is past any queue lifetime; larger is a typo. */
+	if (*p != '\0' || v > QUEUE_DURATION_MAX / unit)
+		return -1;
+	*secs = v * unit;
+	return 0;
+}
+
+/* A destination as pause and --domain take it: host name or [literal]. */
+int
+queue_domain_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > QUEUE_DOMAIN_MAX || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '[' ||
+		    c == ']' || c == ':'))
+			return 0;
+	}
+	return 1;
+}
+
+/* A domain in lower case, as stored in paused and compared. */
+void
+queue_domain_lower(const char *domain, char *dst, size_t dstsz)
+{
+	size_t i;
+
+	strlcpy_m(dst, domain, dstsz);
+	for (i = 0; dst[i] != '\0'; i++)
+		if (dst[i] >= 'A' && dst[i] <= 'Z')
+			dst[i] = (char)(dst[i] - 'A' + 'a');
+}
+
+/* The domain part of a mailbox, lower-cased, as pause and filters see it. */
+void
+queue_domain_of(const char *addr, char *dst, size_t dstsz)
+{
+	const char *at = strrchr(addr, '@');
+
+	queue_domain_lower(at != NULL ? at + 1 : "", dst, dstsz);
+}
+
+void
+queue_filter_init(struct queue_filter *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->state = QVIEW_ANY;
+	f->older_than = -1;
+}
+
+/* One condition of a filter as moatctl sends it; -1 for a bad one. */
+int
+queue_filter_set(struct queue_filter *f, const char *key, const char *value)
+{
+	size_t n = strlen(value);
+
+	if (strcmp(key, "state") == 0) {
+		if ((f->state = queue_view_state_parse(value)) == -1)
+			return -1;
+	} else if (strcmp(key, "from") == 0) {
+		/* "<>" (or "") is the null sender; brackets are optional. */
+		if (n >= 2 && value[0] == '<' && value[n - 1] == '>') {
+			value++;
+			n -= 2;
+		}
+		if (n > QUEUE_SENDER_MAX || memchr(value, '<', n) || memchr(value, '>', n))
+			return -1;
+		memcpy(f->from, value, n);
+		f->from[n] = '\0';
+		f->has_from = 1;
+	} else if (strcmp(key, "to") == 0) {
+		if (n >= 2 && value[0] == '<' && value[n - 1] == '>') {
+			value++;
+			n -= 2;
+		}
+		if (n == 0 || n > QUEUE_SENDER_MAX || memchr(value, '<', n) ||
+		    memchr(value, '>', n))
+			return -1;
+		memcpy(f->to, value, n);
+		f->to[n] = '\0';
+	} else if (strcmp(key, "domain") == 0) {
+		if (!queue_domain_valid(value))
+			return -1;
+		queue_domain_lower(value, f->domain, sizeof(f->domain));
+	} else if (strcmp(key, "older_than") == 0) {
+		if (queue_duration_parse(value, &f->older_than) == -1)
+			return -1;
+	} else if (strcmp(key, "reason") == 0) {
+		if (n == 0 || n > QUEUE_TEXT_MAX)
+			return -1;
+		strlcpy_m(f->reason, value, sizeof(f->reason));
+	} else
+		return -1;
+	return 0;
+}
+
+/* Does the filter select anything narrower than the whole queue? */
+int
+queue_filter_empty(const struct queue_filter *f)
+{
+	return f->state == QVIEW_ANY && !f->has_from && f->to[0] == '\0' &&
+	    f->domain[0] == '\0' && f->older_than < 0 && f->reason[0] == '\0';
+}
+
+const char *const queue_shape_labels[QUEUE_SHAPE_BUCKETS] = {
+	"5m", "10m", "20m", "40m", "80m", "160m", "320m", "640m", "1280m", "1280m+",
+};
+
+/* The qshape column of an age in seconds: 0 (< 5 min) .. 9 (>= 1280 min). */
+int
+queue_shape_bucket(int64_t age)
+{
+	int64_t limit = 5 * 60;
+	int b;
+
+	for (b = 0; b < QUEUE_SHAPE_BUCKETS - 1; b++, limit *= 2)
+		if (age < limit)
+			return b;
+	return QUEUE_SHAPE_BUCKETS - 1;
 }

@@ -23,7 +23,7 @@
 
 #include "util/buf.h"
 
-#define QUEUE_DB_SCHEMA_VERSION	1
+#define QUEUE_DB_SCHEMA_VERSION	2
 #define QUEUE_ID_LEN		16	/* upper-case hex digits */
 
 enum queue_msg_state {
@@ -63,6 +63,7 @@ struct queue_msg {
 	uint64_t		 size;
 	int			 body_type;
 	enum queue_msg_state	 state;
+	int			 held;		/* never scheduled (moatctl hold) */
 };
 
 /* One recipient of a message, as stored. */
@@ -85,6 +86,7 @@ struct queue_summary {
 	uint32_t		 pending;	/* recipients not yet final */
 	uint32_t		 active;
 	uint32_t		 deferred;
+	uint32_t		 paused;	/* waiting for a paused domain */
 };
 
 /* What start-up recovery did. */
@@ -181,6 +183,101 @@ int	queue_db_chunk_count(struct queue_db *db, int64_t msg, uint32_t *n);
 /* The listing: the first queued message after rowid "after"; 1, 0, -1. */
 int	queue_db_summary_next(struct queue_db *db, int64_t after,
 	    struct queue_summary *s);
+
+/*
+ * The operator's view (moatctl, docs/moatctl.md).  A message's state is
+ * held if it is held, else active if a recipient is with an agent, else
+ * deferred if one failed temporarily, else queued; "bounce" selects the
+ * notifications moat generated (null sender) whatever their state.
+ */
+enum queue_view_state {
+	QVIEW_ANY, QVIEW_QUEUED, QVIEW_ACTIVE, QVIEW_DEFERRED, QVIEW_HELD,
+	QVIEW_BOUNCE, QVIEW_COUNT
+};
+
+#define QUEUE_DOMAIN_MAX	253
+#define QUEUE_DURATION_MAX	(10LL * 366 * 86400)
+#define QUEUE_SHAPE_BUCKETS	10	/* 5m .. 1280m, 1280m+ */
+#define QUEUE_AUDIT_CMD_MAX	15
+#define QUEUE_AUDIT_RESULT_MAX	63
+
+/* A selection of messages; empty strings and -1 select everything. */
+struct queue_filter {
+	int		 state;			/* QVIEW_* */
+	int		 has_from;		/* from is set ("" = <>) */
+	char		 from[QUEUE_SENDER_MAX + 1];
+	char		 to[QUEUE_SENDER_MAX + 1];
+	char		 domain[QUEUE_SENDER_MAX + 1];	/* lower case */
+	int64_t		 older_than;		/* seconds, -1 none */
+	char		 reason[QUEUE_TEXT_MAX + 1];	/* in the last reply */
+};
+
+struct queue_paused {
+	char		 domain[QUEUE_SENDER_MAX + 1];
+	int64_t		 since;
+	long long	 uid;
+};
+
+struct queue_audit {
+	int64_t		 id;
+	int64_t		 time;
+	long long	 uid;
+	char		 command[QUEUE_AUDIT_CMD_MAX + 1];
+	char		 result[QUEUE_AUDIT_RESULT_MAX + 1];
+};
+
+/* Traffic counted by the database's triggers (docs/moatctl.md, stats). */
+struct queue_traffic {
+	int64_t		 msgs_in, bytes_in, msgs_out, bytes_out;
+	int64_t		 sent, deferred, bounced;	/* recipient results */
+};
+
+struct queue_stats {
+	int64_t			 state[QVIEW_COUNT];	/* messages per state */
+	int64_t			 oldest_age;		/* seconds, 0: empty */
+	struct queue_traffic	 minute, hour, total;
+};
+
+struct queue_top {
+	char		 key[QUEUE_TEXT_MAX + 1];
+	int64_t		 count;
+};
+
+int	queue_db_filter_next(struct queue_db *db, int64_t after,
+	    const struct queue_filter *f, int64_t now, struct queue_summary *s);
+/* 1 changed, 0 unchanged, -1 error. */
+int	queue_db_msg_set_held(struct queue_db *db, int64_t rowid, int held);
+/* Waiting recipients become due at now; how many, or -1. */
+int	queue_db_msg_retry(struct queue_db *db, int64_t rowid, int64_t now);
+/* 1 changed, 0 unchanged, -1 error. */
+int	queue_db_pause(struct queue_db *db, const char *domain, int pause,
+	    int64_t now, long long uid);
+int	queue_db_paused(struct queue_db *db, const char *domain);
+int	queue_db_paused_next(struct queue_db *db, const char *after,
+	    struct queue_paused *p);
+int	queue_db_audit_add(struct queue_db *db, const struct queue_audit *a,
+	    const char *ids);
+int	queue_db_audit_next(struct queue_db *db, int64_t after, struct queue_audit *a,
+	    struct buf *ids);
+int	queue_db_stats(struct queue_db *db, int64_t now, struct queue_stats *qs);
+/* which: 0 destinations with pending recipients, 1 deferral replies. */
+int	queue_db_top(struct queue_db *db, int which, int n, struct queue_top *top,
+	    int *got);
+int	queue_db_shape(struct queue_db *db, int64_t now,
+	    void (*fn)(const char *domain, int64_t age, void *arg), void *arg);
+
+/* Pure helpers (no database). */
+const char *queue_view_state_name(int v);
+int	queue_view_state_parse(const char *s);
+int	queue_duration_parse(const char *s, int64_t *secs);
+int	queue_domain_valid(const char *s);
+void	queue_domain_of(const char *addr, char *dst, size_t dstsz);
+void	queue_domain_lower(const char *domain, char *dst, size_t dstsz);
+void	queue_filter_init(struct queue_filter *f);
+int	queue_filter_set(struct queue_filter *f, const char *key, const char *value);
+int	queue_filter_empty(const struct queue_filter *f);
+extern const char *const queue_shape_labels[QUEUE_SHAPE_BUCKETS];
+int	queue_shape_bucket(int64_t age);
 
 /* Names of states and transports, as stored and shown. */
 const char *queue_msg_state_name(enum queue_msg_state s);

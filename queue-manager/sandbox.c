@@ -67,6 +67,7 @@ const struct sandbox_rule qmgr_sandbox[] = {
 
 	SB_ALLOW(getpid),
 	SB_ALLOW(getrandom),	/* queue ids, MIME boundaries */
+	SB_ALLOW(uname),	/* gethostname() when a reload re-parses the config */
 	SB_ALLOW(exit_group),
 	SB_ALLOW(exit),
 };

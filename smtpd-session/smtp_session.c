@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,9 @@
 #include "util/ipc.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
+#ifdef MOAT_TEST_HOOKS
+#include "test_hooks.h"
+#endif
 
 /* The input buffer; command lines are limited by smtpd_line_limit. */
 #define SMTP_INBUF_SIZE		(64 * 1024)
@@ -50,7 +54,46 @@ enum smtp_wait {
 	SMTP_WAIT_EOF,		/* the client closed the connection */
 	SMTP_WAIT_TIMEOUT,	/* smtpd_timeout passed in silence */
 	SMTP_WAIT_ERROR,	/* read or write failed (logged) */
+	SMTP_WAIT_STOP,		/* SIGTERM: moat is shutting down */
 };
+
+/*
+ * SIGTERM (moatd stopping): a session idle between commands answers 421
+ * and ends; one in DATA finishes the message first.  The signal is
+ * blocked except inside the ppoll() that waits for the client, so the
+ * flag is only ever seen set where it can be acted on, and a signal that
+ * comes just before the wait still ends it.
+ */
+static volatile sig_atomic_t smtp_session_stop_flag;
+static sigset_t smtp_session_waitmask;	/* the mask while waiting */
+static int smtp_session_have_mask;
+
+static void
+smtp_session_sigterm(int sig)
+{
+	(void)sig;
+	smtp_session_stop_flag = 1;
+}
+
+/* Install the SIGTERM handler and block the signal; before the sandbox. */
+int
+smtp_session_signals(void)
+{
+	struct sigaction sa;
+	sigset_t term;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = smtp_session_sigterm;
+	sigfillset(&sa.sa_mask);
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
+	    sigprocmask(SIG_BLOCK, &term, &smtp_session_waitmask) == -1)
+		return -1;
+	sigdelset(&smtp_session_waitmask, SIGTERM);
+	smtp_session_have_mask = 1;
+	return 0;
+}
 
 enum smtp_line {
 	SMTP_LINE_NONE,		/* no complete line buffered */
@@ -238,6 +281,7 @@ static enum smtp_wait
 smtp_session_fill(struct smtp_session *s)
 {
 	struct pollfd pfd[2];
+	struct timespec ts;
 	nfds_t nfds;
 	ssize_t n;
 	int r;
@@ -251,14 +295,19 @@ smtp_session_fill(struct smtp_session *s)
 	}
 	if (s->in.end == s->in.cap)
 		log_panic("input buffer full while waiting for input");
+	ts.tv_sec = s->timeout_ms / 1000;
+	ts.tv_nsec = (long)(s->timeout_ms % 1000) * 1000000;
 	for (;;) {
+		if (smtp_session_stop_flag && s->state != SMTP_STATE_DATA)
+			return SMTP_WAIT_STOP;
 		pfd[0].fd = s->client_fd;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = s->queue_fd;
 		pfd[1].events = POLLIN;
 		pfd[1].revents = 0;
 		nfds = s->qstate == SMTP_QUEUE_OPEN ? 2 : 1;
-		r = poll(pfd, nfds, s->timeout_ms);
+		r = ppoll(pfd, nfds, &ts, smtp_session_have_mask ?
+		    &smtp_session_waitmask : NULL);
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
@@ -294,6 +343,9 @@ smtp_session_wait_failed(struct smtp_session *s, enum smtp_wait w)
 	if (w == SMTP_WAIT_TIMEOUT) {
 		smtp_session_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->myhostname);
 		s->close_reason = "timeout";
+	} else if (w == SMTP_WAIT_STOP) {
+		smtp_session_reply(s, "421 4.3.2 Service shutting down");
+		s->close_reason = "shutting down";
 	} else if (w == SMTP_WAIT_EOF)
 		s->close_reason = "lost connection";
 	s->state = SMTP_STATE_CLOSED;
@@ -365,6 +417,10 @@ smtp_session_command(struct smtp_session *s, const char *line, size_t len)
 	struct smtp_cmd cmd;
 
 	s->ncommands++;
+#ifdef MOAT_TEST_HOOKS
+	if (smtpd_test_hook_command(s, line, len))
+		return;
+#endif
 	(void)smtp_cmd_parse(line, len, &cmd);
 	s->verb = smtp_verb_name(cmd.verb);
 	vs = smtp_session_step(cmd.verb);

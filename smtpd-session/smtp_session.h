@@ -108,6 +108,7 @@ struct smtp_session {
 void	smtp_session_init(struct smtp_session *s, const struct conf *cfg,
 	    int client_fd, int queue_fd);
 void	smtp_session_run(struct smtp_session *s);
+int	smtp_session_signals(void);
 /* Queue a reply line (without CR LF); 4xx/5xx ones are counted and logged. */
 void	smtp_session_reply(struct smtp_session *s, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

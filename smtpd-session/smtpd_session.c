@@ -116,6 +116,9 @@ main(int argc, char **argv)
 	smtpd_session_peer(&s);
 	smtpd_session_fds(&s);
 	close(MOAT_FD_CONFIG);
+	/* sigaction is not in the sandbox: the SIGTERM handler goes in now. */
+	if (smtp_session_signals() == -1)
+		log_fatal("SIGTERM handler: %s", strerror(errno));
 
 	spec.no_new_procs = 1;
 	spec.no_file_writes = 1;

@@ -1,17 +1,23 @@
 /*
  * privdrop.c: give up privileges in one fixed order.
+ *
+ * Capabilities are read and checked with the raw capget system call and
+ * prctl, not libcap, so that every program linking libmoat.a can drop
+ * privileges without another library.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util/privdrop.h"
@@ -30,6 +36,74 @@ priv_setlimit(int resource, char *err, size_t errlen, const char *what)
 
 	if (setrlimit(resource, &rl) == -1)
 		return priv_err(err, errlen, what);
+	return 0;
+}
+
+/*
+ * Capability numbers tried in the bounding set.  Kernels newer than our
+ * headers may know more than CAP_LAST_CAP; the sets are 64 bits wide, and
+ * PR_CAPBSET_DROP / PR_CAPBSET_READ answer EINVAL for a number the
+ * running kernel does not know.
+ */
+#define PRIV_CAP_MAX	63
+
+/*
+ * Empty the bounding set, so that nothing this process execs (nothing,
+ * once seccomp and RLIMIT_NPROC are in place) could ever be given a
+ * capability back.  Needs CAP_SETPCAP in the effective set, which a
+ * child exec'd by moatd has (listener/caps.c keeps it for this only).
+ */
+static int
+priv_drop_bounding(char *err, size_t errlen)
+{
+	int c;
+
+	for (c = 0; c <= PRIV_CAP_MAX; c++) {
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) == -1 && errno != EINVAL) {
+			snprintf(err, errlen, "PR_CAPBSET_DROP %d: %s", c,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* After switching ids: no capability in any set, bounding and ambient too. */
+static int
+priv_verify_caps(char *err, size_t errlen)
+{
+	struct __user_cap_header_struct hdr;
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	int c, i;
+
+	for (c = 0; c <= PRIV_CAP_MAX; c++) {
+		if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) > 0) {
+			snprintf(err, errlen, "bounding set still holds "
+			    "capability %d", c);
+			return -1;
+		}
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, c, 0, 0) > 0) {
+			snprintf(err, errlen, "ambient set still holds "
+			    "capability %d", c);
+			return -1;
+		}
+	}
+	memset(&hdr, 0, sizeof(hdr));
+	memset(data, 0, sizeof(data));
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	hdr.pid = 0;
+	if (syscall(SYS_capget, &hdr, data) == -1)
+		return priv_err(err, errlen, "capget");
+	for (i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) {
+		if (data[i].effective != 0 || data[i].permitted != 0 ||
+		    data[i].inheritable != 0) {
+			snprintf(err, errlen, "capabilities left after dropping "
+			    "privileges: effective %08x permitted %08x "
+			    "inheritable %08x (word %d)", data[i].effective,
+			    data[i].permitted, data[i].inheritable, i);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -87,13 +161,16 @@ priv_drop(const struct priv_spec *spec, char *err, size_t errlen)
 			return priv_err(err, errlen, "chdir");
 	}
 	if (spec->uid != (uid_t)-1) {
+		if (priv_drop_bounding(err, errlen) == -1)
+			return -1;
 		if (setgroups(0, NULL) == -1)
 			return priv_err(err, errlen, "setgroups");
 		if (setresgid(spec->gid, spec->gid, spec->gid) == -1)
 			return priv_err(err, errlen, "setresgid");
 		if (setresuid(spec->uid, spec->uid, spec->uid) == -1)
 			return priv_err(err, errlen, "setresuid");
-		if (priv_verify(spec, err, errlen) == -1)
+		if (priv_verify(spec, err, errlen) == -1 ||
+		    priv_verify_caps(err, errlen) == -1)
 			return -1;
 	}
 	if (priv_setlimit(RLIMIT_CORE, err, errlen, "RLIMIT_CORE") == -1)

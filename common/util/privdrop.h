@@ -3,8 +3,13 @@
  *
  * priv_drop() does, in this order (OpenSSH's order):
  *   chroot(dir) + chdir("/")           if spec->chroot_dir
+ *   empty the capability bounding set   if spec->uid != (uid_t)-1
+ *     (PR_CAPBSET_DROP of every capability the kernel knows; needs
+ *     CAP_SETPCAP, which moatd keeps for this only)
  *   setgroups(0), setresgid, setresuid  if spec->uid != (uid_t)-1
- *   check that uid 0 / the old ids cannot be regained (error otherwise)
+ *   check that uid 0 / the old ids cannot be regained, and that the
+ *     bounding, ambient, effective, permitted and inheritable
+ *     capability sets are all empty (error otherwise)
  *   RLIMIT_CORE 0, RLIMIT_NPROC 0 and RLIMIT_FSIZE 0 where spec asks
  *     (RLIMIT_FSIZE only while standard error is not a regular file:
  *     `moatd 2>>moat.log` must not kill the processes that log there)

@@ -817,3 +817,36 @@ class Context:
                 shutil.copy(path, self.logdir / label.replace(" ", "-"))
         for conf in self.dir.glob("*/moat.conf"):
             shutil.copy(conf, self.logdir / f"{conf.parent.name}-moat.conf")
+
+
+# ---------------------------------------------------------------- sandbox
+
+# What moatd logs when a child dies by its seccomp filter, and what a
+# --enable-sandbox-debug build logs instead of dying.
+SANDBOX_KILL_RE = re.compile(r"^.*(?:signal=SIGSYS|sandbox=violation).*$", re.M)
+
+
+def sandbox_kills(moat):
+    """Every line of moat's log that reports a seccomp kill or violation."""
+    return SANDBOX_KILL_RE.findall(moat.log()) if moat.log_path.exists() else []
+
+
+def assert_no_sandbox_kills(moat):
+    """For teardown: normal traffic must never trip a seccomp filter."""
+    kills = sandbox_kills(moat)
+    if kills:
+        raise AssertionError("sandbox kills during normal traffic:\n  " + "\n  ".join(kills))
+
+
+def use_build(build):
+    """Run this test's moatd and children from another build directory
+    (each test runs in a process of its own, so this lasts one test)."""
+    global BUILD, MOATD, MOATCTL
+    BUILD = Path(build)
+    MOATD = BUILD / "listener" / "moatd"
+    MOATCTL = BUILD / "moatctl" / "moatctl"
+    LIBEXEC.update({
+        "smtpd-session": BUILD / "smtpd-session" / "smtpd-session",
+        "queue-manager": BUILD / "queue-manager" / "queue-manager",
+        "delivery-agent": BUILD / "delivery-agent" / "delivery-agent",
+    })

@@ -8,8 +8,8 @@ import subprocess
 
 from moat_harness import MOATD, REPO, make_message, skip_unless_root, wait_until
 
-# CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7), CAP_SYS_CHROOT (18)
-LISTENER_CAPS = (1 << 5) | (1 << 6) | (1 << 7) | (1 << 18)
+# CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7), CAP_SETPCAP (8), CAP_SYS_CHROOT (18)
+LISTENER_CAPS = (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 18)
 EXPECTED = {
     # role: (user, chroot under run_directory)
     "session": ("moat-smtpd", "empty"),
@@ -71,7 +71,7 @@ def test_privileges(ctx):
     capeff = int(re.search(r"^CapEff:\s*([0-9a-f]+)", lst, re.M).group(1), 16)
     if capeff != LISTENER_CAPS:
         problems.append(f"listener: CapEff {capeff:016x}, want {LISTENER_CAPS:016x} "
-                        "(CAP_SETUID|CAP_SETGID|CAP_SYS_CHROOT|CAP_KILL)")
+                        "(CAP_SETUID|CAP_SETGID|CAP_SETPCAP|CAP_SYS_CHROOT|CAP_KILL)")
     c.send("QUIT\r\n")
     assert not problems, "\n  ".join(["privilege problems:"] + problems) + "\n" + ps_text
     ctx.note(ps_text.rstrip())
