@@ -418,7 +418,7 @@ moatd_loop(struct moatd *m, struct moatd_loop *lp)
 			if (pfd[i].revents & POLLIN)
 				accept_ready(m, pfd[i].fd, now);
 		supervise_timers(m, now);
-		reload_tick(m, lp->stopping);
+		reload_tick(lp->stopping);
 		if (lp->stopping && moatd_stop_progress(m, lp, now))
 			break;
 	}

@@ -114,7 +114,7 @@ int	qchan_reload(struct moatd *m, int cfg_fd);
 char	*reload_read_file(const char *path, size_t *lenp, char *err,
 	    size_t errlen);
 void	reload_config(struct moatd *m);
-void	reload_tick(struct moatd *m, int stopping);
+void	reload_tick(int stopping);
 int	reload_pidfile_write(struct moatd *m, char *err, size_t errlen);
 void	reload_pidfile_remove(struct moatd *m);
 

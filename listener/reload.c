@@ -180,11 +180,10 @@ reload_config(struct moatd *m)
  * stopped again at once, with the current memfd).
  */
 void
-reload_tick(struct moatd *m, int stopping)
+reload_tick(int stopping)
 {
 	pid_t pid;
 
-	(void)m;
 	if (!reload_rolling)
 		return;
 	if (stopping) {
