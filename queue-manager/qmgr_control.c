@@ -3,9 +3,8 @@
  *
  * moatd binds run_directory/control.sock (mode 0660, root:admin_group)
  * and hands the listening socket over as descriptor 5.  The kernel's word
- * on who connected (SO_PEERCRED, SO_PEERGROUPS) decides: root, the queue
- * user and members of admin_group are served, anyone else gets
- * "permission denied".
+ * on who connected (SO_PEERCRED, SO_PEERGROUPS) decides what the caller
+ * may ask; a request it may not make is answered "permission denied".
  *
  * Answers are produced a few rows at a time, reading the database with a
  * cursor (the last message id or recipient index sent), so a long queue
@@ -23,9 +22,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
