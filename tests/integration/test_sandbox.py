@@ -246,6 +246,7 @@ def test_escape_session(ctx):
     sink = ctx.sink()
     # Every kill here comes from 127.0.0.1: do not let moatd block it.
     moat = ctx.moat(relay_host=sink, smtpd_violation_limit=1000)
+    moat.expect_sandbox_kills = True
     moatd_pid = moat.proc.pid
     killed_pids, notes = [], []
     for n, (what, expected) in enumerate(SESSION_ESCAPES.items()):
@@ -310,6 +311,7 @@ def _agent_escapes(ctx, transport, escapes):
     for what, expected in escapes.items():
         sink = ctx.sink(name=f"sink-{what}")
         moat = ctx.moat(name=f"moat-{what}", relay_host=sink)
+        moat.expect_sandbox_kills = True
         before = {p.pid for p in moat.find(transport)}
         rcpt = "postmaster@localhost" if transport == "local" else f"victim-{what}@company.com"
         qid = moat.send(f"escape-{what}@hooks.test", [rcpt], message(f"escape {what}"))
@@ -369,6 +371,7 @@ def test_escape_queue_manager(ctx):
         # Messages accepted before the attempt wait in the queue (450 at RCPT).
         sink = ctx.sink("-r", "RCPT", name=f"sink-{what}")
         moat = ctx.moat(name=f"moat-{what}", relay_host=sink)
+        moat.expect_sandbox_kills = True
         old = moat.find("qmgr")[0].pid
         accepted = [moat.send("bob@company.org", [f"kept{i}@company.com"],
                               message(f"kept {what} {i}")) for i in range(3)]

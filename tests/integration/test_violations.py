@@ -79,6 +79,7 @@ def test_violation_limit(ctx):
     sink = ctx.sink()
     moat = ctx.moat(relay_host=sink, smtpd_violation_limit=LIMIT,
                     smtpd_violation_window=f"{WINDOW_S}s")
+    moat.expect_sandbox_kills = True     # SIGSYS on purpose, see above
     seen = set()
     for n in range(1, LIMIT):
         _kill_session(moat, seen, n)
