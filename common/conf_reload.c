@@ -22,6 +22,7 @@ static const enum conf_key conf_reload_restart_only[] = {
 	CONF_RELAY_USER,
 	CONF_LOCAL_USER,
 	CONF_ADMIN_GROUP,	/* looked up before the queue-manager's chroot */
+	CONF_READONLY_GROUP,	/* the same; and control.sock's mode depends on it */
 	CONF_DELIVERY_AGENTS,	/* the size of moatd's child table */
 };
 

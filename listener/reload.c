@@ -169,6 +169,7 @@ reload_config(struct moatd *m)
 	reload_rolling = 1;
 	reload_next = 0;
 	reload_waiting = -1;
+	status_config_loaded();
 	log_info("reload=ok config=%s needs_restart=%zu agents=%zu (restarted one "
 	    "at a time after their current job)", m->cfg_path, nrestart,
 	    supervise_nagents());

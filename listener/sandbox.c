@@ -23,6 +23,7 @@
 #include "config.h"
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "moatd.h"
 
@@ -42,7 +43,9 @@ const struct sandbox_rule listener_sandbox[] = {
 	SB_ALLOW(wait4),
 	SB_ALLOW(waitid),
 	SB_ALLOW(kill),
-	SB_ALLOW(unlink),		/* control.sock and moatd.pid at shutdown */
+	SB_ALLOW(unlink),		/* control.sock, moatd.pid, status at shutdown */
+	/* run_directory/status (status.c) also needs openat, fchmod and
+	 * rename, which part 2 allows */
 	SB_ALLOW(memfd_create),		/* a reload's new configuration */
 	SB_ALLOW(clock_gettime),
 	SB_ALLOW(gettimeofday),
@@ -174,7 +177,12 @@ const struct sandbox_rule listener_sandbox[] = {
 	SB_ALLOW(getsockopt),
 	SB_ALLOW(setsockopt),
 	SB_ALLOW(getpeername),
-	SB_ALLOW(socket),
+	/* Only the families moat uses: AF_UNIX (channels, nscd probes of
+	 * getpwnam before a child's own filter), AF_INET and AF_INET6 (relay
+	 * agents).  Netlink, packet and every other family kill. */
+	SB_ALLOW_ARG(socket, 0, SCMP_CMP_EQ, AF_UNIX),
+	SB_ALLOW_ARG(socket, 0, SCMP_CMP_EQ, AF_INET),
+	SB_ALLOW_ARG(socket, 0, SCMP_CMP_EQ, AF_INET6),
 	SB_ALLOW(connect),
 	SB_ALLOW(bind),
 	SB_ALLOW(listen),

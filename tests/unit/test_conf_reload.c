@@ -32,6 +32,7 @@ test_list(void)
 		{ CONF_RELAY_USER, 1, "relay_user needs a restart" },
 		{ CONF_LOCAL_USER, 1, "local_user needs a restart" },
 		{ CONF_ADMIN_GROUP, 1, "admin_group needs a restart" },
+		{ CONF_READONLY_GROUP, 1, "readonly_group needs a restart" },
 		{ CONF_DELIVERY_AGENTS, 1, "delivery_agents needs a restart" },
 		{ CONF_RELAY_HOST, 0, "relay_host reloads" },
 		{ CONF_SMTPD_RECIPIENT_LIMIT, 0, "smtpd_recipient_limit reloads" },
