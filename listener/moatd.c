@@ -9,7 +9,8 @@
  * the configuration into a sealed memfd; drop every capability but the
  * five the children need; no_new_privs; the listener's seccomp filter.
  * Then start the queue-manager and the delivery agents and loop:
- * accept, spawn a session per client, reap and restart children.
+ * accept, spawn a session per client, reap and restart children, and
+ * keep run_directory/status current for moatctl status (status.c).
  *
  * moatd stays in the foreground and logs to standard error; a service
  * manager captures it.  There is no daemon mode and no syslog of its own.
@@ -357,12 +358,14 @@ moatd_stop_progress(struct moatd *m, struct moatd_loop *lp, int64_t now)
 static int
 moatd_timeout(const struct moatd *m, const struct moatd_loop *lp, int64_t now)
 {
-	int64_t t = supervise_next_deadline(now);
+	int64_t t = supervise_next_deadline(now), s = status_next_deadline();
 
 	if (lp->stopping && (t == -1 || lp->deadline < t))
 		t = lp->deadline;
 	if (m->accept_paused_until > now && (t == -1 || m->accept_paused_until < t))
 		t = m->accept_paused_until;
+	if (s != -1 && (t == -1 || s < t))
+		t = s;		/* the status file is due */
 	if (t == -1)
 		return -1;
 	if (t <= now)
@@ -419,9 +422,11 @@ moatd_loop(struct moatd *m, struct moatd_loop *lp)
 				accept_ready(m, pfd[i].fd, now);
 		supervise_timers(m, now);
 		reload_tick(lp->stopping);
+		status_tick(m, now);
 		if (lp->stopping && moatd_stop_progress(m, lp, now))
 			break;
 	}
+	status_remove();
 	if (unlink(m->control_path) == -1)
 		log_warnx("%s: unlink", m->control_path);
 	reload_pidfile_remove(m);
@@ -506,6 +511,7 @@ main(int argc, char *argv[])
 	    (unsigned int)conf_num(m.cfg, CONF_SMTPD_VIOLATION_LIMIT),
 	    conf_num(m.cfg, CONF_SMTPD_VIOLATION_WINDOW) * 1000);
 	supervise_init(&m);
+	status_init(&m);
 	supervise_start_all(&m, moatd_now_ms());
 	moatd_loop(&m, &lp);
 }

@@ -11,6 +11,7 @@
  * violation.c client addresses whose sessions die of seccomp violations
  * qchan.c     the channel to the queue-manager and its send queue
  * reload.c    SIGHUP: the new configuration, rolling agent restart; moatd.pid
+ * status.c    run_directory/status for moatctl status
  * sandbox.c   the listener's seccomp table
  */
 #ifndef MOAT_MOATD_H
@@ -20,6 +21,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "proc.h"
 #include "util/conf.h"
@@ -118,6 +120,16 @@ void	reload_tick(int stopping);
 int	reload_pidfile_write(struct moatd *m, char *err, size_t errlen);
 void	reload_pidfile_remove(struct moatd *m);
 
+/* One supervised child as the status file shows it (supervise_info). */
+struct supervise_info {
+	enum proc_role	 role;
+	int		 running;
+	pid_t		 pid;
+	time_t		 started;	/* wall clock, while running */
+	unsigned int	 restarts;	/* starts since moatd started, minus one */
+	const char	*state;		/* running, waiting, stopped */
+};
+
 /* supervise.c */
 void	supervise_init(struct moatd *m);
 void	supervise_start_all(struct moatd *m, int64_t now);
@@ -137,6 +149,15 @@ size_t	supervise_nagents(void);
 pid_t	supervise_agent_pid(size_t i);
 int	supervise_agent_recycle(size_t i);
 const char *supervise_describe_status(int status, char *buf, size_t bufsz);
+int	supervise_info(size_t i, struct supervise_info *si);
+
+/* status.c */
+void	status_init(struct moatd *m);
+void	status_config_loaded(void);
+void	status_changed(int urgent);
+void	status_tick(struct moatd *m, int64_t now);
+int64_t	status_next_deadline(void);
+void	status_remove(void);
 
 /* violation.c */
 void	violation_init(struct violation_table *vt, size_t cap, unsigned int limit,

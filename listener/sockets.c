@@ -166,13 +166,20 @@ sockets_control_clear(const struct sockaddr_un *sun, char *err, size_t errlen)
 }
 
 /*
- * Bind run_directory/control.sock, mode 0660, group admin_group.  It is
- * left blocking; the queue-manager, which accepts on it, chooses its mode.
+ * Bind run_directory/control.sock, group admin_group: mode 0660, or 0666
+ * when readonly_group is set, so that its members can connect at all.
+ * The file mode is not the gate then: the queue-manager checks every
+ * caller's SO_PEERCRED/SO_PEERGROUPS and refuses (and logs) anyone who is
+ * neither root, the queue user, admin_group nor readonly_group, as
+ * Postfix's showq socket is open to every local user.  It is left
+ * blocking; the queue-manager, which accepts on it, chooses its mode.
  */
 int
 sockets_control(struct moatd *m, char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
+	const char *ro = conf_str(m->cfg, CONF_READONLY_GROUP);
+	int open_to_all = ro != NULL && ro[0] != '\0';
 	mode_t old;
 	int fd, r;
 
@@ -191,7 +198,7 @@ sockets_control(struct moatd *m, char *err, size_t errlen)
 		return -1;
 	}
 	/* The umask sets the mode at creation: no window where it is 0777. */
-	old = umask(0117);
+	old = umask(open_to_all ? 0111 : 0117);
 	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
 	if (r == -1 || listen(fd, SOCKETS_CTL_BACKLOG) == -1) {
@@ -207,9 +214,11 @@ sockets_control(struct moatd *m, char *err, size_t errlen)
 		return -1;
 	}
 	m->control_fd = fd;
-	log_info("control=%s mode=0660 group=%s", m->control_path,
+	log_info("control=%s mode=%s group=%s%s", m->control_path,
+	    open_to_all ? "0666" : "0660",
 	    m->admin_gid != (gid_t)-1 ? conf_str(m->cfg, CONF_ADMIN_GROUP) :
-	    "(own)");
+	    "(own)", open_to_all ? " (readonly_group is set: the queue-manager "
+	    "checks each caller)" : "");
 	return 0;
 }
 

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "moatd.h"
@@ -54,6 +55,8 @@ struct sup_child {
 	int		 stopped_by_us;
 	unsigned int	 restarts;	/* deaths in the current run of short lives */
 	int64_t		 first_death;
+	time_t		 started_wall;	/* for moatctl status */
+	unsigned int	 starts;	/* since moatd started; restarts = starts - 1 */
 };
 
 struct sup_session {
@@ -155,6 +158,17 @@ supervise_backoff(struct sup_child *k, int64_t now)
 
 static void supervise_spawn(struct moatd *m, struct sup_child *k, int64_t now);
 
+/* A child is running: log it, count it, and let the status file say so. */
+static void
+supervise_started(struct sup_child *k)
+{
+	k->state = SUP_RUNNING;
+	k->started_wall = time(NULL);
+	k->starts++;
+	log_info("child=%s pid=%ld started", supervise_name(k->role), (long)k->pid);
+	status_changed(1);
+}
+
 /* Start the queue-manager with a fresh channel; then the agents waiting for it. */
 static void
 supervise_spawn_qmgr(struct moatd *m, struct sup_child *k, int64_t now)
@@ -174,8 +188,7 @@ supervise_spawn_qmgr(struct moatd *m, struct sup_child *k, int64_t now)
 		supervise_backoff(k, now);
 		return;
 	}
-	k->state = SUP_RUNNING;
-	log_info("child=%s pid=%ld started", supervise_name(k->role), (long)k->pid);
+	supervise_started(k);
 	for (i = 1; i < sup_nkids; i++)
 		if (sup_kids[i].state == SUP_WAIT_QMGR)
 			supervise_spawn(m, &sup_kids[i], now);
@@ -204,8 +217,7 @@ supervise_spawn_agent(struct moatd *m, struct sup_child *k, int64_t now)
 		supervise_backoff(k, now);
 		return;
 	}
-	k->state = SUP_RUNNING;
-	log_info("child=%s pid=%ld started", supervise_name(k->role), (long)k->pid);
+	supervise_started(k);
 	qchan_agent(m, k->pid, k->role, sv[0]);
 }
 
@@ -266,6 +278,7 @@ supervise_kid_died(struct moatd *m, struct sup_child *k, int status, int64_t now
 	long pid = (long)k->pid;
 
 	supervise_describe_status(status, why, sizeof(why));
+	status_changed(1);
 	k->pid = -1;
 	k->stopped_by_us = 0;
 	k->kill_at = 0;
@@ -338,6 +351,7 @@ supervise_session_died(struct moatd *m, pid_t pid, int status, int64_t now)
 			    ": further connections refused" : "");
 		}
 		*ss = sup_sess[--sup_nsess];
+		status_changed(0);
 		return 1;
 	}
 	return 0;
@@ -422,6 +436,7 @@ supervise_add_session(pid_t pid, const char *addr)
 	sup_sess[sup_nsess].pid = pid;
 	strlcpy_m(sup_sess[sup_nsess].addr, addr, sizeof(sup_sess[sup_nsess].addr));
 	sup_nsess++;
+	status_changed(0);
 }
 
 size_t
@@ -557,5 +572,27 @@ supervise_agent_recycle(size_t i)
 		k->stopped_by_us = 0;
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * For the status file: the i-th child that is not a session (the
+ * queue-manager, then the agents); -1 past the last.
+ */
+int
+supervise_info(size_t i, struct supervise_info *si)
+{
+	const struct sup_child *k;
+
+	if (i >= sup_nkids)
+		return -1;
+	k = &sup_kids[i];
+	si->role = k->role;
+	si->running = k->state == SUP_RUNNING;
+	si->pid = k->pid;
+	si->started = k->started_wall;
+	si->restarts = k->starts > 0 ? k->starts - 1 : 0;
+	si->state = k->state == SUP_RUNNING ? "running" :
+	    k->state == SUP_DONE ? "stopped" : "waiting";
 	return 0;
 }

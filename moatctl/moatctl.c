@@ -32,6 +32,7 @@
 
 #include "ipc_types.h"
 #include "moatctl_signal.h"
+#include "moatctl_status.h"
 #include "util/conf.h"
 #include "util/ipc.h"
 #include "util/buf.h"
@@ -82,6 +83,7 @@ ctl_usage(void)
 	    "  stats [--prometheus]                   counts, traffic, top destinations\n"
 	    "  shape                                  messages by destination and age\n"
 	    "  audit                                  the record of changes\n"
+	    "  status                                 moatd's processes and configuration\n"
 	    "  reload | stop                          signal moatd: SIGHUP, SIGTERM\n"
 	    "FILTER: --state active|deferred|held|bounce|queued  --from ADDR  --to ADDR\n"
 	    "        --domain DOMAIN  --older-than 2h  --reason TEXT\n"
@@ -1291,6 +1293,12 @@ main(int argc, char **argv)
 	/* reload, stop: a signal to moatd, not a control socket request. */
 	if ((strcmp(cmd, "reload") == 0 || strcmp(cmd, "stop") == 0) && argc == 0)
 		return ctl_signal_moatd(cfgpath, cmd);
+	/* status: moatd's status file, not a control socket request. */
+	if (strcmp(cmd, "status") == 0) {
+		ctl_parse_opts(argc, argv, &o);
+		ctl_only(&o, 0, 0, 0, 0, 0, 0, 0);
+		return ctl_status(cfgpath, o.json);
+	}
 	ctl_parse_opts(argc, argv, &o);
 	buf_init(&ctl_json, SIZE_MAX / 2);
 	path = ctl_socket_path(cfgpath, sockpath);

@@ -5,8 +5,8 @@ a destination, stats (also as Prometheus text), shape, who may do what,
 and the audit trail of every change and refusal.
 """
 import json
-import os
 import re
+import stat
 import time
 
 from moat_harness import make_message, skip_unless_root, stays_false, wait_until
@@ -192,9 +192,11 @@ def test_moatctl_ops_permissions(ctx):
     readonly_group may look but not change or read message contents."""
     skip_unless_root()
     sink, moat, m1, m2 = _two_deferred(ctx, readonly_group="users")
-    # The socket is root:admin_group 0660; open it so the queue-manager,
-    # not the file mode, is what refuses.
-    os.chmod(moat.run_dir / "control.sock", 0o666)
+    # With a readonly_group moatd makes the socket 0666 root:admin_group:
+    # the queue-manager's SO_PEERCRED/SO_PEERGROUPS check, not the file
+    # mode, is what refuses.
+    st = (moat.run_dir / "control.sock").stat()
+    assert stat.S_IMODE(st.st_mode) == 0o666 and st.st_uid == 0, oct(st.st_mode)
 
     r = _ctl(moat, "hold", m1, user="nobody", ok=False)
     assert r.returncode == 1 and "permission denied" in r.stderr, r
