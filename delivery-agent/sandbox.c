@@ -30,11 +30,6 @@
 #include "sandbox.h"
 #include "util/sandbox.h"
 
-/* Two pinned arguments: both must match. */
-#define SB_ALLOW_ARGS(CALL, i0, v0, i1, v1) \
-	{ SCMP_SYS(CALL), SB_ACT_ALLOW, 0, 2, \
-	  { SCMP_CMP((i0), SCMP_CMP_EQ, (v0)), SCMP_CMP((i1), SCMP_CMP_EQ, (v1)) } }
-
 #define DELIVERY_SOCK_TYPE	(SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC)
 
 /* Calls both transports need: the channel, the log, memory, time. */

@@ -36,6 +36,10 @@ struct sandbox_rule {
 #define SB_ERRNO(name, e) { SCMP_SYS(name), SB_ACT_ERRNO, (e), 0, { { 0, 0, 0, 0 } } }
 #define SB_ALLOW_ARG(name, idx, op, val) \
 	{ SCMP_SYS(name), SB_ACT_ALLOW, 0, 1, { SCMP_CMP((idx), (op), (val), 0), { 0, 0, 0, 0 } } }
+/* Two arguments pinned to exact values; both must match. */
+#define SB_ALLOW_ARGS(name, i0, v0, i1, v1) \
+	{ SCMP_SYS(name), SB_ACT_ALLOW, 0, 2, \
+	  { SCMP_CMP((i0), SCMP_CMP_EQ, (v0), 0), SCMP_CMP((i1), SCMP_CMP_EQ, (v1), 0) } }
 #define SB_ALLOW_ARG_MASK(name, idx, mask, val) \
 	{ SCMP_SYS(name), SB_ACT_ALLOW, 0, 1, { SCMP_CMP((idx), SCMP_CMP_MASKED_EQ, (mask), (val)), { 0, 0, 0, 0 } } }
 
