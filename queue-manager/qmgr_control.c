@@ -39,6 +39,7 @@
 #include "util/log.h"
 #include "util/xmalloc.h"
 #include "qmgr.h"
+#include "qmgr_ctlproto.h"
 #include "queue_dsn.h"
 
 /* The recipients column of a listing row is cut (",...") past this. */
@@ -534,39 +535,6 @@ qmgr_control_pump(struct qmgr_control *c)
  * Rows built in advance.
  */
 
-/* A decoded IPC_C2Q_REQUEST. */
-struct qmgr_ctl_req {
-	char		 cmd[MOAT_CTL_WORD_MAX + 1];
-	uint32_t	 n;
-	char		**key;
-	char		**val;
-};
-
-static void
-qmgr_ctl_req_free(struct qmgr_ctl_req *q)
-{
-	uint32_t i;
-
-	for (i = 0; i < q->n; i++) {
-		free(q->key[i]);
-		free(q->val[i]);
-	}
-	free(q->key);
-	free(q->val);
-}
-
-/* The value of key (the first one), or NULL. */
-static const char *
-qmgr_ctl_req_get(const struct qmgr_ctl_req *q, const char *key)
-{
-	uint32_t i;
-
-	for (i = 0; i < q->n; i++)
-		if (strcmp(q->key[i], key) == 0)
-			return q->val[i];
-	return NULL;
-}
-
 /* Append a prepared message to the answer. */
 static struct ipc_wr *
 qmgr_control_pre(struct qmgr_control *c, uint32_t type)
@@ -834,8 +802,8 @@ qmgr_control_change(struct qmgr_control *c, enum qmgr_ctl_action act,
     const struct qmgr_ctl_req *q)
 {
 	const char *name = qmgr_ctl_action_names[act], *result;
-	int dry = qmgr_ctl_req_get(q, "dry_run") != NULL;
-	int all = qmgr_ctl_req_get(q, "all") != NULL, any, r, nid = 0;
+	int dry = qmgr_ctlproto_get(q, "dry_run") != NULL;
+	int all = qmgr_ctlproto_get(q, "all") != NULL, any, r, nid = 0;
 	struct queue_filter f;
 	struct queue_summary s;
 	struct buf ids;
@@ -920,7 +888,7 @@ out:
 static void
 qmgr_control_pause(struct qmgr_control *c, int pause, const struct qmgr_ctl_req *q)
 {
-	const char *d = qmgr_ctl_req_get(q, "domain");
+	const char *d = qmgr_ctlproto_get(q, "domain");
 	char dom[QUEUE_SENDER_MAX + 1];
 	int r;
 
@@ -1096,36 +1064,6 @@ qmgr_control_shape(struct qmgr_control *c)
 	free(sh.v);
 }
 
-/* Decode IPC_C2Q_REQUEST; -1 when malformed. */
-static int
-qmgr_ctl_req_decode(const struct ipc_frame *f, struct qmgr_ctl_req *q)
-{
-	struct ipc_rd r;
-	uint32_t i, n;
-
-	memset(q, 0, sizeof(*q));
-	ipc_rd_init(&r, f);
-	if (ipc_get_str(&r, q->cmd, sizeof(q->cmd)) == -1)
-		return -1;
-	n = ipc_get_u32(&r);
-	if (r.err || n > MOAT_CTL_ARGS_MAX)
-		return -1;
-	q->key = xcalloc(n + 1, sizeof(char *));
-	q->val = xcalloc(n + 1, sizeof(char *));
-	for (i = 0; i < n; i++) {
-		q->key[i] = ipc_get_strdup(&r, MOAT_CTL_WORD_MAX);
-		q->val[i] = ipc_get_strdup(&r, MOAT_TEXT_MAX);
-		if (q->key[i] == NULL || q->val[i] == NULL) {
-			free(q->key[i]);
-			free(q->val[i]);
-			q->n = i;
-			return -1;
-		}
-		q->n = i + 1;
-	}
-	return ipc_rd_end(&r);
-}
-
 /* The commands and who may use them. */
 static const struct {
 	const char		*name;
@@ -1159,7 +1097,7 @@ qmgr_control_refused(struct qmgr_control *c, const char *cmd, int changes)
 static void
 qmgr_control_content(struct qmgr_control *c, int body, const struct qmgr_ctl_req *q)
 {
-	const char *id = qmgr_ctl_req_get(q, "id");
+	const char *id = qmgr_ctlproto_get(q, "id");
 	struct queue_msg m;
 	int r;
 
@@ -1190,8 +1128,8 @@ qmgr_control_command(struct qmgr_control *c, const struct ipc_frame *f)
 	size_t k;
 	int any;
 
-	if (qmgr_ctl_req_decode(f, &q) == -1) {
-		qmgr_ctl_req_free(&q);
+	if (qmgr_ctlproto_request(f, &q) == -1) {
+		qmgr_ctlproto_request_free(&q);
 		return -1;
 	}
 	for (k = 0; k < sizeof(qmgr_ctl_cmds) / sizeof(qmgr_ctl_cmds[0]); k++)
@@ -1213,7 +1151,7 @@ qmgr_control_command(struct qmgr_control *c, const struct ipc_frame *f)
 			c->cursor = 0;
 		}
 	} else if (strcmp(q.cmd, "show") == 0) {
-		id = qmgr_ctl_req_get(&q, "id");
+		id = qmgr_ctlproto_get(&q, "id");
 		c->req = QC_SHOW;
 		c->cursor = -1;
 		c->msg = 0;
@@ -1240,7 +1178,7 @@ qmgr_control_command(struct qmgr_control *c, const struct ipc_frame *f)
 			if (strcmp(qmgr_ctl_action_names[k], q.cmd) == 0)
 				qmgr_control_change(c, (enum qmgr_ctl_action)k, &q);
 	}
-	qmgr_ctl_req_free(&q);
+	qmgr_ctlproto_request_free(&q);
 	return 0;
 }
 
@@ -1250,7 +1188,6 @@ qmgr_control_request(struct qmgr_control *c, const struct ipc_frame *f)
 {
 	char id[MOAT_QID_MAX + 1];
 	struct queue_msg m;
-	struct ipc_rd r;
 
 	c->reqid = f->hdr.reqid;
 	c->rows = 0;
@@ -1269,8 +1206,7 @@ qmgr_control_request(struct qmgr_control *c, const struct ipc_frame *f)
 	}
 	if (f->hdr.type != IPC_C2Q_SHOW)
 		return -1;
-	ipc_rd_init(&r, f);
-	if (ipc_get_str(&r, id, sizeof(id)) == -1 || ipc_rd_end(&r) == -1)
+	if (qmgr_ctlproto_show(f, id, sizeof(id)) == -1)
 		return -1;
 	c->req = QC_SHOW;
 	c->cursor = -1;
