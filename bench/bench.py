@@ -366,6 +366,7 @@ class Moat:
         self.conf = self.dir / "moat.conf"
         self.log = self.dir / "moatd.log"
         self.proc = self.logger = None
+        self.has_count = None       # does moatctl know queue --count?
         self.conf.write_text(
             f"run_directory = {self.run_dir}\n"
             f"listen = {LOOPBACK}:{self.port}\n"
@@ -403,15 +404,27 @@ class Moat:
             return listening(self.port) and self.queue_empty()
         wait_until(up, 20, "moatd to listen and answer moatctl")
 
-    def queue_empty(self):
+    def moatctl_queue(self, *args):
         try:
-            r = subprocess.run([str(BUILD / "moatctl" / "moatctl"), "-S",
-                                str(self.run_dir / "control.sock"), "queue"],
-                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                               timeout=10)
+            return subprocess.run([str(BUILD / "moatctl" / "moatctl"), "-S",
+                                   str(self.run_dir / "control.sock"), "queue", *args],
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=10)
         except subprocess.TimeoutExpired:
-            return False
-        return r.returncode == 0 and "Queue is empty" in r.stdout
+            return None
+
+    def queue_empty(self):
+        """moatctl queue --count says 0 (older moatctl: "Queue is empty")."""
+        if self.has_count is not False:
+            r = self.moatctl_queue("--count")
+            if r is not None and r.returncode == 0 and r.stdout.strip().isdigit():
+                self.has_count = True
+                return r.stdout.strip() == "0"
+            if self.has_count:
+                return False
+            self.has_count = False
+        r = self.moatctl_queue()
+        return r is not None and r.returncode == 0 and "Queue is empty" in r.stdout
 
     def root_pid(self):
         return self.proc.pid
