@@ -34,37 +34,11 @@
 #include "ipc_types.h"
 #include "mail/addr.h"
 #include "util/ipc.h"
+#include "fuzz_frame.h"
 
 #define FUZZ_JOB_ID	0x0123456789abcdefULL
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* A frame over p[0..n) of the given type. */
-static void
-fuzz_frame(struct ipc_frame *f, uint32_t type, const uint8_t *p, size_t n)
-{
-	memset(f, 0, sizeof(*f));
-	f->hdr.type = type;
-	f->hdr.len = (uint32_t)n;
-	f->hdr.version = IPC_VERSION;
-	f->payload = p;
-	f->len = n;
-	f->fd = -1;
-}
-
-/* A finished ipc_wr as a frame (the bytes stay in w). */
-static void
-fuzz_wr_frame(struct ipc_wr *w, struct ipc_frame *f)
-{
-	const uint8_t *m;
-	const char *why;
-	size_t len;
-
-	if ((m = ipc_wr_finish(w, &len)) == NULL ||
-	    ipc_frame_decode(m, len, f, &why) == -1)
-		__builtin_trap();
-	f->fd = -1;
-}
 
 /* The promises of a successful job_decode. */
 static void

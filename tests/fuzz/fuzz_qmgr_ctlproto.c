@@ -24,22 +24,10 @@
 
 #include "ipc_types.h"
 #include "util/ipc.h"
+#include "fuzz_frame.h"
 #include "../../queue-manager/qmgr_ctlproto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* A frame over p[0..n) of the given type. */
-static void
-fuzz_frame(struct ipc_frame *f, uint32_t type, const uint8_t *p, size_t n)
-{
-	memset(f, 0, sizeof(*f));
-	f->hdr.type = type;
-	f->hdr.len = (uint32_t)n;
-	f->hdr.version = IPC_VERSION;
-	f->payload = p;
-	f->len = n;
-	f->fd = -1;
-}
 
 /* w's payload equals p[0..n). */
 static int
