@@ -27,6 +27,35 @@
 #define MOAT_BODY_7BIT		0
 #define MOAT_BODY_8BITMIME	1
 
+/* DSN (RFC 3461): NOTIFY= of a recipient, a bit set; 0: not given. */
+#define MOAT_NOTIFY_NEVER	0x01
+#define MOAT_NOTIFY_SUCCESS	0x02
+#define MOAT_NOTIFY_FAILURE	0x04
+#define MOAT_NOTIFY_DELAY	0x08
+/* DSN RET= of a message. */
+#define MOAT_RET_NONE		0	/* not given */
+#define MOAT_RET_FULL		1
+#define MOAT_RET_HDRS		2
+#define MOAT_ENVID_MAX		100	/* ENVID xtext-decoded (RFC 3461 4.4) */
+#define MOAT_ORCPT_MAX		500	/* ORCPT "type;address", decoded */
+
+/* IPC_D2Q_RESULT flags. */
+#define MOAT_RESULT_DSN_PASSED	0x01	/* the next hop took NOTIFY/ORCPT
+					   (it announced DSN): it reports
+					   success itself, we must not */
+#define MOAT_RESULT_FINAL	0x02	/* delivered into a mailbox (local
+					   maildir, LMTP): "delivered", not
+					   "relayed" */
+
+/* Operations of IPC_S2K_SIGN. */
+#define MOAT_KEYOP_RSA_PRIVATE	1	/* RSA private-key operation on a
+					   block of the key's size, padding
+					   as given (raw or PKCS#1 v1.5) */
+#define MOAT_KEYOP_ECDSA_SIGN	2	/* ECDSA signature of a digest,
+					   answered DER-encoded */
+#define MOAT_KEYID_LEN		32	/* SHA-256 of the DER public key */
+#define MOAT_KEYOP_IN_MAX	1024	/* largest input (8192-bit RSA) */
+
 /* Transports a delivery agent serves. */
 #define MOAT_TRANSPORT_RELAY	1	/* SMTP client to the next hop */
 #define MOAT_TRANSPORT_LOCAL	2	/* maildir under run_directory */
@@ -64,8 +93,11 @@ enum ipc_type {
 	 */
 	/* str helo name, str sender ("" for the null sender <>),
 	 * u32 body type (MOAT_BODY_*), u64 SIZE declared (0: none),
+	 * u32 DSN RET (MOAT_RET_*), str DSN ENVID (decoded, "" none),
 	 * u32 recipient count n (1 .. smtpd_recipient_limit),
-	 * n x str recipient mailbox (local@domain).
+	 * n x (str recipient mailbox (local@domain), u32 NOTIFY bits
+	 * (MOAT_NOTIFY_*, 0 none), str ORCPT ("rfc822;addr" decoded, ""
+	 * none)).
 	 * Answer: IPC_Q2S_BEGIN_OK or IPC_Q2S_FAIL. */
 	IPC_S2Q_BEGIN = 16,
 	/* blob: 1 .. IPC_DATA_CHUNK bytes of the message as it will be
@@ -96,9 +128,12 @@ enum ipc_type {
 	 * queue-manager -> delivery-agent.
 	 */
 	/* u64 job id, str queue id, str sender ("" for <>), u64 body size,
-	 * u32 body type, str next hop ("[host]:port" for relay, "" for
-	 * local), u32 recipient count n (1 .. 1000),
-	 * n x (u32 recipient index, str recipient mailbox). */
+	 * u32 body type, str next hop (relay: the canonical next hop of
+	 * common/mail/nexthop.h, "smtp:[192.0.2.1]:25", "smtp:example.com:25"
+	 * (MX lookup), "lmtp:[192.0.2.2]:24", "lmtp:unix:/path"; "" for
+	 * local), u32 DSN RET, str DSN ENVID, u32 recipient count n
+	 * (1 .. 1000), n x (u32 recipient index, str recipient mailbox,
+	 * u32 NOTIFY bits, str ORCPT). */
 	IPC_Q2D_JOB = 48,
 	/* u64 job id, u32 chunk sequence number, u32 last (1 on the final
 	 * chunk), blob data (at most IPC_DATA_CHUNK bytes; empty only for
@@ -114,10 +149,17 @@ enum ipc_type {
 	 * (2xx delivered, 4xx try again, 5xx permanent; 0 when no server
 	 * answered, which counts as 4xx), str enhanced status code (may be
 	 * ""), str reply or diagnostic text (one line), str relay
-	 * ("host[address]:port", or "maildir"). */
+	 * ("host[address]:port", or "maildir"), u32 flags
+	 * (MOAT_RESULT_*), str TLS ("TLSv1.3 TLS_AES_256_GCM_SHA384
+	 * verified=yes", "" for plain text or local). */
 	IPC_D2Q_RESULT = 65,
-	/* u64 job id: every recipient of the job has had a result and the
-	 * agent is free for the next job. */
+	/* u64 job id, str cached next hop: every recipient of the job has
+	 * had a result and the agent is free for the next job.  A cached
+	 * next hop (as in IPC_Q2D_JOB, "" for none) means the agent keeps
+	 * an idle connection open to it and will reuse it for a job with
+	 * the same next hop; it counts against that next hop's connection
+	 * limit until the agent says IPC_D2Q_UNCACHED or takes a job for
+	 * another next hop (which closes it first). */
 	IPC_D2Q_DONE = 66,
 
 	/*
@@ -128,6 +170,9 @@ enum ipc_type {
 	 * queue-manager closes the channel once the agent has no job, and
 	 * the agent exits 0 when it sees the channel close. */
 	IPC_D2Q_STOP = 67,
+	/* empty: the idle connection announced in the last IPC_D2Q_DONE
+	 * is closed (idle time over, or the server went away). */
+	IPC_D2Q_UNCACHED = 68,
 
 	/*
 	 * moatctl -> queue-manager, on the control socket.
@@ -161,6 +206,39 @@ enum ipc_type {
 	/* blob: 1 .. IPC_DATA_CHUNK bytes of a stored message, in order
 	 * (answer to the headers and body commands of IPC_C2Q_REQUEST). */
 	IPC_Q2C_DATA = 99,
+
+	/*
+	 * listener -> keyholder, on the keyholder's MOAT_FD_KEYS_PARENT.
+	 */
+	/* fd: the keyholder's end of a new session's channel (the session
+	 * has the other end at MOAT_FD_SESSION_KEYS).  u32 session pid. */
+	IPC_L2K_SESSION = 112,
+	/* fd: a sealed memfd holding the PEM private keys of
+	 * smtpd_tls_key_files, concatenated in order, read by moatd at
+	 * start and at each reload.  Empty payload.  The keyholder adds
+	 * them to the keys it serves (keys of the previous set stay usable
+	 * for sessions that started before the reload). */
+	IPC_L2K_KEYS = 113,
+
+	/*
+	 * smtpd-session -> keyholder: one request at a time, during the
+	 * TLS handshake only.
+	 */
+	/* blob key id (MOAT_KEYID_LEN bytes: SHA-256 of the DER
+	 * SubjectPublicKeyInfo of the certificate in use), u32 operation
+	 * (MOAT_KEYOP_*), u32 RSA padding (OpenSSL's RSA_NO_PADDING or
+	 * RSA_PKCS1_PADDING; 0 for ECDSA), blob input (1 ..
+	 * MOAT_KEYOP_IN_MAX bytes).  Answer: IPC_K2S_SIGNATURE or
+	 * IPC_K2S_FAIL. */
+	IPC_S2K_SIGN = 128,
+
+	/*
+	 * keyholder -> smtpd-session.
+	 */
+	/* blob: the result (RSA: exactly the key's size; ECDSA: DER). */
+	IPC_K2S_SIGNATURE = 129,
+	/* str text: why not (unknown key, bad input). */
+	IPC_K2S_FAIL = 130,
 };
 
 /* The type's name for logs ("IPC_S2Q_BEGIN"), or "unknown". */

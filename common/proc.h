@@ -12,7 +12,7 @@
  *   3  MOAT_FD_CONFIG: a sealed memfd holding the configuration text that
  *      moatd checked, so every process runs with the same configuration
  *      and none needs to open a file for it.
- *   4, 5: per role, below.
+ *   4, 5, 6: per role, below.
  *
  * and with the arguments
  *   <binary> -u UID -g GID [-t CHROOT] [-d] [-n CONFIG-NAME]
@@ -29,13 +29,17 @@
 
 #define MOAT_FD_SESSION_CLIENT	4	/* the accepted client socket */
 #define MOAT_FD_SESSION_QUEUE	5	/* channel to the queue-manager */
+#define MOAT_FD_SESSION_KEYS	6	/* channel to the keyholder; only when
+					   smtpd_tls_cert_files is set */
 
 #define MOAT_FD_QMGR_PARENT	4	/* channel from the listener */
 #define MOAT_FD_QMGR_CONTROL	5	/* listening control socket (moatctl) */
 
 #define MOAT_FD_AGENT_QUEUE	4	/* channel to the queue-manager */
 
-#define MOAT_FD_FIRST_FREE	6
+#define MOAT_FD_KEYS_PARENT	4	/* keyholder: channel from the listener */
+
+#define MOAT_FD_FIRST_FREE	7
 
 enum proc_role {
 	PROC_LISTENER,

@@ -37,9 +37,12 @@
 
 static const struct conf_setting_info conf_table[CONF_NSETTINGS] = {
 #define S(id, name, type, def, min, max, doc) \
-	[CONF_##id] = { name, type, def, min, max, doc },
+	[CONF_##id] = { name, type, def, min, max, doc, NULL },
+#define SC(id, name, def, choices, doc) \
+	[CONF_##id] = { name, CONFT_CHOICE, def, 0, 0, doc, choices },
 #include "settings.h"
 #undef S
+#undef SC
 };
 
 /* State of one parse: where errors go and which names were seen where. */
@@ -165,9 +168,9 @@ conf_check_bounds(const struct conf_setting_info *si, long long v, char *err,
 	return 0;
 }
 
-/* Split text on white space and commas into fresh words, lower-cased. */
+/* Split text on white space and commas into fresh words, lower-cased if lower. */
 static void
-conf_split(const char *text, struct conf_words *w)
+conf_split_case(const char *text, struct conf_words *w, int lower)
 {
 	const char *p = text;
 	size_t alloc = 0;
@@ -183,7 +186,7 @@ conf_split(const char *text, struct conf_words *w)
 			break;
 		n = strcspn(p, CONF_SEP);
 		word = xstrndup(p, n);
-		for (i = 0; i < n; i++)
+		for (i = 0; lower && i < n; i++)
 			if (word[i] >= 'A' && word[i] <= 'Z')
 				word[i] = (char)(word[i] - 'A' + 'a');
 		if (w->n == alloc) {
@@ -193,6 +196,13 @@ conf_split(const char *text, struct conf_words *w)
 		w->v[w->n++] = word;
 		p += n;
 	}
+}
+
+/* Words of text, lower-cased. */
+static void
+conf_split(const char *text, struct conf_words *w)
+{
+	conf_split_case(text, w, 1);
 }
 
 /* Free the words of a list and leave it empty. */
@@ -356,6 +366,42 @@ conf_set_nexthop(struct conf_value *v, char *err, size_t errsz)
 	return -1;
 }
 
+/* CONFT_PATHS: absolute paths, case kept. */
+static int
+conf_set_paths(struct conf_value *v, char *err, size_t errsz)
+{
+	size_t i;
+
+	conf_split_case(v->text, &v->words, 0);
+	for (i = 0; i < v->words.n; i++)
+		if (v->words.v[i][0] != '/') {
+			snprintf(err, errsz, "\"%s\" is not an absolute path",
+			    v->words.v[i]);
+			return -1;
+		}
+	return 0;
+}
+
+/* CONFT_CHOICE: exactly one of the words in si->choices. */
+static int
+conf_set_choice(struct conf_value *v, const struct conf_setting_info *si,
+    char *err, size_t errsz)
+{
+	struct conf_words allowed = { NULL, 0 };
+	int ok;
+
+	conf_split(v->text, &v->words);
+	conf_split(si->choices, &allowed);
+	ok = v->words.n == 1 && conf_words_has(&allowed, v->words.v[0]);
+	conf_words_free(&allowed);
+	if (!ok) {
+		snprintf(err, errsz, "\"%s\" is not one of: %s", v->text,
+		    si->choices);
+		return -1;
+	}
+	return 0;
+}
+
 /* Parse text as the value of setting si into v. */
 static int
 conf_value_set(struct conf_value *v, const struct conf_setting_info *si,
@@ -393,9 +439,22 @@ conf_value_set(struct conf_value *v, const struct conf_setting_info *si,
 	case CONFT_NETWORKS:
 		return conf_set_networks(v, err, errsz);
 	case CONFT_LISTEN:
+		/* Optional listeners (no default) may stay empty. */
+		if (si->def[0] == '\0' && strspn(text, CONF_SEP) == strlen(text))
+			return 0;
 		return conf_set_listen(v, err, errsz);
 	case CONFT_NEXTHOP:
 		return conf_set_nexthop(v, err, errsz);
+	case CONFT_PATHS:
+		return conf_set_paths(v, err, errsz);
+	case CONFT_CHOICE:
+		return conf_set_choice(v, si, err, errsz);
+	case CONFT_TABLE:
+		if (text[0] != '\0' && text[0] != '/') {
+			snprintf(err, errsz, "\"%s\" is not an absolute path", text);
+			return -1;
+		}
+		return 0;
 	}
 	snprintf(err, errsz, "unknown setting type");
 	return -1;

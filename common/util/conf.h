@@ -19,6 +19,9 @@
  *   CONFT_NETWORKS  CIDR blocks: 10.0.0.0/8 2001:db8::/32 (address alone = host)
  *   CONFT_LISTEN    ip:port or [ipv6]:port, one or more
  *   CONFT_NEXTHOP   empty, or [address]:port (IP literal only, for now)
+ *   CONFT_PATHS     absolute paths separated by white space or commas
+ *   CONFT_CHOICE    one word of the setting's list of choices (lower-cased)
+ *   CONFT_TABLE     empty, or the absolute path of a lookup table file
  */
 #ifndef MOAT_CONF_H
 #define MOAT_CONF_H
@@ -32,13 +35,16 @@
 
 enum conf_type {
 	CONFT_STR, CONFT_PATH, CONFT_INT, CONFT_SIZE, CONFT_TIME, CONFT_WORDS,
-	CONFT_DOMAINS, CONFT_NETWORKS, CONFT_LISTEN, CONFT_NEXTHOP
+	CONFT_DOMAINS, CONFT_NETWORKS, CONFT_LISTEN, CONFT_NEXTHOP,
+	CONFT_PATHS, CONFT_CHOICE, CONFT_TABLE
 };
 
 enum conf_key {
 #define S(id, name, type, def, min, max, doc) CONF_##id,
+#define SC(id, name, def, choices, doc) CONF_##id,
 #include "settings.h"
 #undef S
+#undef SC
 	CONF_NSETTINGS
 };
 
@@ -52,7 +58,8 @@ struct conf_value {
 	int		 line;		/* where it was set; 0 = default */
 	char		*text;		/* the value as written */
 	long long	 num;		/* CONFT_INT, CONFT_SIZE, CONFT_TIME */
-	struct conf_words words;		/* CONFT_WORDS, CONFT_DOMAINS */
+	struct conf_words words;		/* CONFT_WORDS, CONFT_DOMAINS,
+					   CONFT_PATHS, CONFT_CHOICE (one) */
 	struct netlist	 nets;		/* CONFT_NETWORKS */
 	struct sockaddr_storage *addrs;	/* CONFT_LISTEN, CONFT_NEXTHOP */
 	size_t		 naddrs;
@@ -71,6 +78,7 @@ struct conf_setting_info {
 	const char	*def;
 	long long	 min, max;
 	const char	*doc;
+	const char	*choices;	/* CONFT_CHOICE: the words allowed */
 };
 
 /* The declaration of setting k. */

@@ -25,7 +25,7 @@
 
 #include "util/buf.h"
 
-#define IPC_VERSION	2
+#define IPC_VERSION	3
 #define IPC_HDR_LEN	16
 #define IPC_MAX_PAYLOAD	(128 * 1024)
 #define IPC_MAX_MSG	(IPC_HDR_LEN + IPC_MAX_PAYLOAD)

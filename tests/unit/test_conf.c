@@ -146,7 +146,7 @@ static const struct {
 	long long	 num;		/* for numbers */
 	const char	*str;		/* for text, or NULL */
 } good[] = {
-	{ "empty file", "", CONF_DELIVERY_AGENTS, 4, NULL },
+	{ "empty file", "", CONF_DELIVERY_AGENTS, 20, NULL },
 	{ "int", "delivery_agents = 8\n", CONF_DELIVERY_AGENTS, 8, NULL },
 	{ "no spaces", "delivery_agents=8\n", CONF_DELIVERY_AGENTS, 8, NULL },
 	{ "tabs", "delivery_agents\t=\t8\t\n", CONF_DELIVERY_AGENTS, 8, NULL },

@@ -62,22 +62,22 @@ test_keep(void)
 	} cases[] = {
 		{ "listen = 127.0.0.1:25\nrelay_host = [127.0.0.1]:10\n",
 		  "listen = 127.0.0.1:25\nrelay_host = [127.0.0.1]:10\n",
-		  0, "127.0.0.1:25", "[127.0.0.1]:10", 4, "same file: nothing kept back" },
+		  0, "127.0.0.1:25", "[127.0.0.1]:10", 20, "same file: nothing kept back" },
 		{ "listen = 127.0.0.1:25\nrelay_host = [127.0.0.1]:10\n",
 		  "listen = 127.0.0.1:25\nrelay_host = [127.0.0.1]:11\n",
-		  0, "127.0.0.1:25", "[127.0.0.1]:11", 4, "relay_host change applies" },
+		  0, "127.0.0.1:25", "[127.0.0.1]:11", 20, "relay_host change applies" },
 		{ "listen = 127.0.0.1:25\ndelivery_agents = 2\n",
 		  "listen = 127.0.0.1:26\ndelivery_agents = 3\nrelay_host = [127.0.0.1]:11\n",
 		  2, "127.0.0.1:25", "[127.0.0.1]:11", 2, "listen and agents kept, relay_host applies" },
 		{ "",
-		  "delivery_agents = 4\n",
-		  0, "127.0.0.1:2525", "", 4, "default written out is no change" },
+		  "delivery_agents = 20\n",
+		  0, "127.0.0.1:2525", "", 20, "default written out is no change" },
 		{ "delivery_agents = 8\n",
 		  "",
 		  1, "127.0.0.1:2525", "", 8, "setting removed: running value kept" },
 		{ "run_directory = /var/spool/moat\n",
 		  "run_directory = /tmp/elsewhere\nqueue_user = root\nadmin_group = wheel\n",
-		  3, "127.0.0.1:2525", "", 4, "hostile: directory, user and group kept" },
+		  3, "127.0.0.1:2525", "", 20, "hostile: directory, user and group kept" },
 	};
 	size_t i;
 
