@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ipc_types.h"
 #include "util/buf.h"
 
 #define QUEUE_DB_SCHEMA_VERSION	2
@@ -64,6 +65,10 @@ struct queue_msg {
 	int			 body_type;
 	enum queue_msg_state	 state;
 	int			 held;		/* never scheduled (moatctl hold) */
+	/* DSN (RFC 3461) of the message, as the client gave it. */
+	uint32_t		 dsn_ret;	/* MOAT_RET_* */
+	char			 dsn_envid[MOAT_ENVID_MAX + 1];	/* "" = none */
+	int			 warned;	/* delay warning sent */
 };
 
 /* One recipient of a message, as stored. */
@@ -78,6 +83,9 @@ struct queue_rcpt {
 	int64_t			 next_attempt;	/* unix seconds */
 	char			 last_reply[QUEUE_TEXT_MAX + 1];
 	char			 last_relay[QUEUE_NEXTHOP_MAX + 1];
+	/* DSN (RFC 3461) of the recipient, as the client gave it. */
+	uint32_t		 dsn_notify;	/* MOAT_NOTIFY_* bits, 0 = none */
+	char			 dsn_orcpt[MOAT_ORCPT_MAX + 1];	/* "" = none */
 };
 
 /* What the queue listing needs of one message. */
