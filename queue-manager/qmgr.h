@@ -86,6 +86,8 @@ struct qmgr_job_rcpt {
 	char			 reply[QMGR_REPLY_MAX + 1];	/* "550 5.1.1 ..." */
 	char			 relay[MOAT_NEXTHOP_MAX + 1];
 	int64_t			 when_us;	/* result time, for delay= */
+	uint32_t		 result_flags;	/* MOAT_RESULT_* of IPC_D2Q_RESULT */
+	char			 tls[128];	/* TLS of the delivery, "" clear */
 	/* Set while the job is applied: */
 	enum queue_rcpt_state	 final;
 	int			 expired;
@@ -118,6 +120,8 @@ struct qmgr_agent {
 	int			 out_pending;
 	struct buf		 chunk;
 	int			 stopping;	/* sent IPC_D2Q_STOP: no new job */
+	char			 cached[MOAT_NEXTHOP_MAX + 1];	/* idle connection
+					   held open to this next hop, "" none */
 };
 
 enum qmgr_control_req {
