@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "dotstuff.h"
 
@@ -26,31 +27,48 @@ dotstuff_eol(struct dotstuff *d, uint8_t *out)
 	return 2;
 }
 
+/*
+ * Bytes are handled one at a time only at line boundaries; the text of
+ * a line is found with memchr and copied whole, which keeps large
+ * messages cheap (a per-byte loop was most of the agent's CPU time).
+ */
 size_t
 dotstuff_encode(struct dotstuff *d, const uint8_t *in, size_t n, uint8_t *out)
 {
-	size_t i, o = 0;
+	const uint8_t *p;
+	size_t i = 0, o = 0, end;
 
-	for (i = 0; i < n; i++) {
+	while (i < n) {
 		uint8_t c = in[i];
 
 		if (d->cr) {
 			/* The CR seen last ends a line, with or without its LF. */
 			o += dotstuff_eol(d, out + o);
-			if (c == '\n')
+			if (c == '\n') {
+				i++;
 				continue;
+			}
 		}
 		if (c == '\r') {
 			d->cr = 1;
+			i++;
 			continue;
 		}
 		if (c == '\n') {
 			o += dotstuff_eol(d, out + o);
+			i++;
 			continue;
 		}
 		if (d->bol && c == '.')
 			out[o++] = '.';
-		out[o++] = c;
+		/* The rest of the line, up to the next CR or LF. */
+		p = memchr(in + i, '\r', n - i);
+		end = p != NULL ? (size_t)(p - in) : n;
+		if ((p = memchr(in + i, '\n', end - i)) != NULL)
+			end = (size_t)(p - in);
+		memcpy(out + o, in + i, end - i);
+		o += end - i;
+		i = end;
 		d->bol = 0;
 	}
 	return o;
