@@ -17,10 +17,13 @@
 static const enum conf_key conf_reload_restart_only[] = {
 	CONF_RUN_DIRECTORY,	/* moatd made it and bound control.sock in it */
 	CONF_LISTEN,		/* bound once, before the capabilities go */
+	CONF_SUBMISSION_LISTEN,
+	CONF_SMTPS_LISTEN,
 	CONF_SMTPD_USER,	/* the process table's users, resolved as root */
 	CONF_QUEUE_USER,
 	CONF_RELAY_USER,
 	CONF_LOCAL_USER,
+	CONF_KEYHOLDER_USER,
 	CONF_ADMIN_GROUP,	/* looked up before the queue-manager's chroot */
 	CONF_READONLY_GROUP,	/* the same; and control.sock's mode depends on it */
 	CONF_DELIVERY_AGENTS,	/* the size of moatd's child table */

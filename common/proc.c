@@ -18,6 +18,8 @@ static const struct proc_info proc_table[PROC_NROLES] = {
 	  "queue-manager; next-hop SMTP servers" },
 	{ PROC_LOCAL, "local-delivery", "delivery-agent", "local_user", CHROOT_MAILDIR,
 	  "queue-manager; maildirs" },
+	{ PROC_KEYS, "keyholder", "keyholder", "keyholder_user", CHROOT_EMPTY,
+	  "listener; sessions (signs TLS handshakes)" },
 };
 
 const struct proc_info *

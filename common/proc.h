@@ -47,6 +47,7 @@ enum proc_role {
 	PROC_QMGR,
 	PROC_RELAY,	/* delivery-agent, transport relay */
 	PROC_LOCAL,	/* delivery-agent, transport local (maildir) */
+	PROC_KEYS,	/* keyholder: TLS private keys, signs for sessions */
 	PROC_NROLES
 };
 

@@ -21,11 +21,11 @@ S(LOCAL_DOMAINS, "local_domains", CONFT_DOMAINS, "localhost", 0, 0,
 S(LOCAL_USERS, "local_users", CONFT_WORDS, "", 0, 0,
   "Local parts accepted for local_domains; empty accepts any; postmaster is always accepted")
 S(RELAY_DOMAINS, "relay_domains", CONFT_DOMAINS, "", 0, 0,
-  "Domains accepted from any client and relayed to relay_host")
+  "Domains accepted from any client and relayed onward (transport_maps, relay_host or MX)")
 S(RELAY_NETWORKS, "relay_networks", CONFT_NETWORKS, "127.0.0.0/8 ::1/128", 0, 0,
   "Client networks that may relay mail to any domain")
 S(RELAY_HOST, "relay_host", CONFT_NEXTHOP, "", 0, 0,
-  "Next hop for all non-local mail, as [address]:port; empty leaves such mail deferred")
+  "Next hop for non-local mail that transport_maps does not route: [host]:port, [host], host or host:port (MX of host), or an smtp:/lmtp: transport (docs/routing.md); empty: MX of the recipient domain")
 S(SUBMISSION_LISTEN, "submission_listen", CONFT_LISTEN, "", 0, 0,
   "Addresses and ports of the submission service (RFC 6409, usually port 587), whose TLS is set by submission_tls; empty: none")
 S(SMTPS_LISTEN, "smtps_listen", CONFT_LISTEN, "", 0, 0,
@@ -39,7 +39,7 @@ S(SMTPD_TLS_CERT_FILES, "smtpd_tls_cert_files", CONFT_PATHS, "", 0, 0,
 S(SMTPD_TLS_KEY_FILES, "smtpd_tls_key_files", CONFT_PATHS, "", 0, 0,
   "PEM private keys, one per smtpd_tls_cert_files entry in the same order; read by moatd and held by the keyholder only")
 S(TRANSPORT_MAPS, "transport_maps", CONFT_TABLE, "", 0, 0,
-  "Lookup table file mapping recipient domains to transports (smtp:, lmtp:, mx; see docs/delivery.md); empty: none")
+  "Lookup table file mapping recipient domains to transports (smtp:, lmtp:, mx; see docs/routing.md); empty: none")
 S(RELAY_PORT, "relay_port", CONFT_INT, "25", 1, 65535,
   "Port used for deliveries to MX hosts and to next hops written without a port")
 S(DNS_SERVERS, "dns_servers", CONFT_WORDS, "", 0, 0,

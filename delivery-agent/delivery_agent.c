@@ -9,14 +9,19 @@
  * priv_parse_child_args().
  *
  *   relay  role "delivery-agent": relay_user, chroot run_directory/empty,
- *          SMTP client to the next hop (smtp_client.c)
+ *          SMTP/LMTP client to the next hop (smtp_client.c), routing by
+ *          DNS (dns.c), STARTTLS (tls_client.c)
  *   local  role "local-delivery": local_user, chroot run_directory/maildir,
  *          maildir delivery (local.c)
  *
  * Descriptors: 3 the configuration memfd, 4 the SEQPACKET channel to the
  * queue-manager (proc.h).  After the privilege drop and the seccomp filter
  * it takes one job at a time from the queue-manager, delivers it, and
- * answers with the results (job.h), until the channel closes (exit 0).  A
+ * answers with the results (job.h), until the channel closes (exit 0).
+ * Between jobs the relay may keep the last connection open (reported in
+ * IPC_D2Q_DONE); it waits for the next job at most
+ * relay_connection_idle_time, and when that passes, or the server closes
+ * the connection first, it says QUIT and IPC_D2Q_UNCACHED.  A
  * malformed message from the queue-manager ends the process (exit 1):
  * moatd logs it and starts a fresh agent.
  *
@@ -33,6 +38,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,12 +46,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dns.h"
 #include "ipc_types.h"
 #include "job.h"
 #include "local.h"
 #include "proc.h"
 #include "sandbox.h"
+#include "selfaddr.h"
 #include "smtp_client.h"
+#include "tls_client.h"
 #include "util/conf.h"
 #include "util/ipc.h"
 #include "util/log.h"
@@ -60,6 +69,8 @@ struct delivery_agent {
 	const char		*role;
 	char			 hostname[MOAT_HELO_MAX + 1];
 	struct smtp_client_opts	 relay;
+	struct selfaddr		 self;
+	struct smtp_client	*client;	/* relay only */
 	struct local_opts	 local;
 };
 
@@ -128,6 +139,30 @@ delivery_agent_transport(int argc, char **argv)
 	return -1;
 }
 
+/*
+ * The relay's resources that need the file system or the kernel's view
+ * of the host: DNS resolvers, the TLS context (CA file, policy table),
+ * and moat's own listening addresses (getifaddrs).  Before the sandbox.
+ */
+static void
+delivery_agent_relay_setup(struct delivery_agent *da, const struct conf *cfg)
+{
+	char err[256];
+
+	da->relay.reuse_limit =
+	    (unsigned int)conf_num(cfg, CONF_RELAY_CONNECTION_REUSE_LIMIT);
+	da->relay.idle_ms =
+	    (int)conf_num(cfg, CONF_RELAY_CONNECTION_IDLE_TIME) * 1000;
+	if (dns_init(cfg, err, sizeof(err)) == -1)
+		log_fatal("dns: %s", err);
+	da->relay.resolve = dns_resolve;
+	if ((da->relay.tls = tls_client_new(cfg, err, sizeof(err))) == NULL)
+		log_fatal("tls: %s", err);
+	if (selfaddr_init(&da->self, cfg, err, sizeof(err)) == -1)
+		log_fatal("own addresses: %s", err);
+	da->relay.self = &da->self;
+}
+
 /* Read the settings this process uses; fd 3 is closed afterwards. */
 static void
 delivery_agent_config(struct delivery_agent *da, const char *config_name)
@@ -143,6 +178,8 @@ delivery_agent_config(struct delivery_agent *da, const char *config_name)
 	    (int)conf_num(cfg, CONF_RELAY_CONNECT_TIMEOUT) * 1000;
 	da->relay.timeout_ms = (int)conf_num(cfg, CONF_RELAY_TIMEOUT) * 1000;
 	da->local.hostname = da->hostname;
+	if (da->transport == MOAT_TRANSPORT_RELAY)
+		delivery_agent_relay_setup(da, cfg);
 	conf_free(cfg);
 	close(MOAT_FD_CONFIG);
 }
@@ -178,24 +215,74 @@ delivery_agent_confine(const struct delivery_agent *da, struct priv_spec *spec)
 		log_fatal("sandbox: %s", err);
 }
 
+/*
+ * With an idle connection kept: wait until a job comes (1), or the idle
+ * time passes or the server closes the connection (0: it is closed and
+ * the queue-manager told).  -1 when telling it failed.
+ */
+static int
+delivery_agent_idle(struct delivery_agent *da, struct job *j)
+{
+	struct pollfd pfd[2];
+	int left, r;
+
+	while ((left = smtp_client_idle_left(da->client)) > 0) {
+		pfd[0].fd = MOAT_FD_AGENT_QUEUE;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = smtp_client_cached_fd(da->client);
+		pfd[1].events = POLLIN;
+		pfd[0].revents = pfd[1].revents = 0;
+		r = poll(pfd, 2, left);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			log_fatal("poll: %s", strerror(errno));
+		if (pfd[0].revents != 0)
+			return 1;
+		if (pfd[1].revents != 0) {
+			smtp_client_uncache(da->client, "closed");
+			return job_uncached(j) == -1 ? -1 : 0;
+		}
+	}
+	smtp_client_uncache(da->client, "idle");
+	return job_uncached(j) == -1 ? -1 : 0;
+}
+
+/* The next job: 1, 0 when the channel closed, -1 on an error (j->err). */
+static int
+delivery_agent_next(struct delivery_agent *da, struct job *j,
+    const sigset_t *term)
+{
+	int r = 0;
+
+	/* A SIGTERM that came during the last job is handled here. */
+	(void)sigprocmask(SIG_UNBLOCK, term, NULL);
+	if (da->client != NULL && smtp_client_cached(da->client) != NULL)
+		r = delivery_agent_idle(da, j);
+	if (r != -1)
+		r = job_recv(j);
+	(void)sigprocmask(SIG_BLOCK, term, NULL);
+	return r;
+}
+
 /* Serve jobs until the queue-manager closes the channel. */
 static int
-delivery_agent_loop(const struct delivery_agent *da, const sigset_t *term)
+delivery_agent_loop(struct delivery_agent *da, const sigset_t *term)
 {
 	struct job j;
 	int r;
 
 	job_init(&j, MOAT_FD_AGENT_QUEUE);
+	if (da->transport == MOAT_TRANSPORT_RELAY)
+		da->client = smtp_client_new(&da->relay);
 	for (;;) {
-		/* A SIGTERM that came during the last job is handled here. */
-		(void)sigprocmask(SIG_UNBLOCK, term, NULL);
-		r = job_recv(&j);
-		(void)sigprocmask(SIG_BLOCK, term, NULL);
+		r = delivery_agent_next(da, &j, term);
 		if (r == 0) {
 			if (delivery_agent_stopping)
 				log_info("event=exit reason=stopped");
 			else
 				log_debug("event=exit reason=\"channel closed\"");
+			smtp_client_free(da->client);
 			return 0;
 		}
 		if (r == -1)
@@ -206,10 +293,11 @@ delivery_agent_loop(const struct delivery_agent *da, const sigset_t *term)
 		delivery_test_hook_job(&j, da->transport);
 #endif
 		if (da->transport == MOAT_TRANSPORT_RELAY)
-			r = smtp_client_deliver(&j, &da->relay);
+			r = smtp_client_deliver(da->client, &j);
 		else
 			r = local_deliver(&j, &da->local);
-		if (r == -1 || job_finish(&j) == -1)
+		if (r == -1 || job_finish(&j, da->client != NULL ?
+		    smtp_client_cached(da->client) : NULL) == -1)
 			break;
 		job_clear(&j);
 	}

@@ -36,6 +36,8 @@ job_clear(struct job *j)
 	j->nrcpt = 0;
 	j->id = 0;
 	j->qid[0] = j->sender[0] = j->nexthop[0] = j->relay[0] = '\0';
+	j->envid[0] = j->tls[0] = '\0';
+	j->dsn_ret = 0;
 	j->size = 0;
 	j->body_type = 0;
 	j->seq = 0;
@@ -73,6 +75,59 @@ job_qid_valid(const char *q)
 	return 1;
 }
 
+/* RFC 3461 4.4: an ENVID is printable US-ASCII (space included). */
+static int
+job_envid_valid(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	return 1;
+}
+
+/*
+ * NOTIFY: the four defined bits only, and NEVER alone (RFC 3461 4.1).
+ */
+static int
+job_notify_valid(uint32_t n)
+{
+	const uint32_t all = MOAT_NOTIFY_NEVER | MOAT_NOTIFY_SUCCESS |
+	    MOAT_NOTIFY_FAILURE | MOAT_NOTIFY_DELAY;
+
+	if (n & ~all)
+		return 0;
+	return !(n & MOAT_NOTIFY_NEVER) || n == MOAT_NOTIFY_NEVER;
+}
+
+/*
+ * ORCPT, decoded: "" or addr-type ";" address (RFC 3461 4.2), the type
+ * an atom of letters, digits and '-', the address without control bytes.
+ * It is xtext-encoded again on the way out, so other bytes are harmless.
+ */
+static int
+job_orcpt_valid(const char *s)
+{
+	const char *semi;
+	size_t i;
+
+	if (*s == '\0')
+		return 1;
+	if ((semi = strchr(s, ';')) == NULL || semi == s || semi - s > 32 ||
+	    semi[1] == '\0')
+		return 0;
+	for (i = 0; s + i < semi; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-'))
+			return 0;
+	}
+	for (s = semi + 1; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* Each recipient index may appear once: one result per index goes back. */
 static int
 job_indices_unique(const struct job *j)
@@ -106,6 +161,12 @@ job_decode_rcpts(struct job *j, struct ipc_rd *r, char *err, size_t errlen)
 		if (addr_parse_mailbox(rc->mailbox, strlen(rc->mailbox),
 		    &rc->addr) != ADDR_OK)
 			return job_fail(err, errlen, "recipient %u is not a mailbox", i);
+		rc->notify = ipc_get_u32(r);
+		if (r->err || !job_notify_valid(rc->notify))
+			return job_fail(err, errlen, "recipient %u: bad NOTIFY", i);
+		if (ipc_get_str(r, rc->orcpt, sizeof(rc->orcpt)) == -1 ||
+		    !job_orcpt_valid(rc->orcpt))
+			return job_fail(err, errlen, "recipient %u: bad ORCPT", i);
 	}
 	if (!job_indices_unique(j))
 		return job_fail(err, errlen, "recipient index repeated");
@@ -139,6 +200,12 @@ job_decode(struct job *j, const struct ipc_frame *f, char *err, size_t errlen)
 		return job_fail(err, errlen, "bad body type");
 	if (ipc_get_str(&r, j->nexthop, sizeof(j->nexthop)) == -1)
 		return job_fail(err, errlen, "bad next hop");
+	j->dsn_ret = ipc_get_u32(&r);
+	if (r.err || j->dsn_ret > MOAT_RET_HDRS)
+		return job_fail(err, errlen, "bad DSN RET");
+	if (ipc_get_str(&r, j->envid, sizeof(j->envid)) == -1 ||
+	    !job_envid_valid(j->envid))
+		return job_fail(err, errlen, "bad DSN ENVID");
 	if (job_decode_rcpts(j, &r, err, errlen) == -1)
 		return -1;
 	if (ipc_rd_end(&r) == -1)
@@ -305,6 +372,7 @@ job_log_result(const struct job *j, const struct job_rcpt *rc)
 {
 	char to[ADDR_MAILBOX_MAX * 4 + 1], text[MOAT_TEXT_MAX * 4 + 1];
 	char dsn[JOB_ENH_MAX], reply[MOAT_TEXT_MAX * 4 + 64];
+	char tls[JOB_TLS_MAX + 8] = "";
 	const char *status = job_status(rc->code);
 
 	log_sanitize(to, sizeof(to), rc->mailbox, strlen(rc->mailbox));
@@ -314,21 +382,23 @@ job_log_result(const struct job *j, const struct job_rcpt *rc)
 	else
 		snprintf(dsn, sizeof(dsn), "%u.0.0",
 		    rc->code >= 200 && rc->code < 600 ? rc->code / 100 : 4);
+	if (j->tls[0] != '\0')
+		snprintf(tls, sizeof(tls), " tls=\"%s\"", j->tls);
 	if (rc->code == 0) {
-		log_info("id=%s to=<%s> relay=%s dsn=%s status=%s (%s)", j->qid,
-		    to, j->relay, dsn, status, text);
+		log_info("id=%s to=<%s> relay=%s%s dsn=%s status=%s (%s)", j->qid,
+		    to, j->relay, tls, dsn, status, text);
 		return;
 	}
 	snprintf(reply, sizeof(reply), "%u%s%s%s%s", rc->code,
 	    rc->enh[0] != '\0' ? " " : "", rc->enh, text[0] != '\0' ? " " : "",
 	    text);
 	if (rc->stage != NULL && rc->code >= 400)
-		log_info("id=%s to=<%s> relay=%s dsn=%s status=%s (host %s said: "
-		    "%s (%s))", j->qid, to, j->relay, dsn, status, j->relay,
-		    reply, rc->stage);
+		log_info("id=%s to=<%s> relay=%s%s dsn=%s status=%s (host %s "
+		    "said: %s (%s))", j->qid, to, j->relay, tls, dsn, status,
+		    j->relay, reply, rc->stage);
 	else
-		log_info("id=%s to=<%s> relay=%s dsn=%s status=%s (%s)", j->qid,
-		    to, j->relay, dsn, status, reply);
+		log_info("id=%s to=<%s> relay=%s%s dsn=%s status=%s (%s)", j->qid,
+		    to, j->relay, tls, dsn, status, reply);
 }
 
 /* Send one message; -1 with j->err set. */
@@ -347,7 +417,7 @@ job_send(struct job *j, struct ipc_wr *w)
 }
 
 int
-job_finish(struct job *j)
+job_finish(struct job *j, const char *cached)
 {
 	struct ipc_wr w;
 	size_t i;
@@ -368,10 +438,22 @@ job_finish(struct job *j)
 		(void)ipc_put_str(&w, rc->enh);
 		(void)ipc_put_str(&w, rc->text);
 		(void)ipc_put_str(&w, j->relay);
+		(void)ipc_put_u32(&w, rc->flags);
+		(void)ipc_put_str(&w, j->tls);
 		if (job_send(j, &w) == -1)
 			return -1;
 	}
 	ipc_wr_init(&w, IPC_D2Q_DONE, 0);
 	(void)ipc_put_u64(&w, j->id);
+	(void)ipc_put_str(&w, cached != NULL ? cached : "");
+	return job_send(j, &w);
+}
+
+int
+job_uncached(struct job *j)
+{
+	struct ipc_wr w;
+
+	ipc_wr_init(&w, IPC_D2Q_UNCACHED, 0);
 	return job_send(j, &w);
 }

@@ -9,7 +9,10 @@
  *   IPC_Q2D_CHUNK 0    ------------->
  *                      ...             (until a chunk with last = 1)
  *                      <-------------  IPC_D2Q_RESULT, once per recipient
- *                      <-------------  IPC_D2Q_DONE
+ *                      <-------------  IPC_D2Q_DONE (cached next hop or "")
+ *                      ...
+ *                      <-------------  IPC_D2Q_UNCACHED (the idle
+ *                                      connection of the last DONE is gone)
  *
  * The agent asks for the body only when it needs it (a relay whose server
  * refuses MAIL FROM never fetches a byte).  Everything the queue-manager
@@ -30,19 +33,24 @@
 
 #define JOB_RCPT_MAX	1000
 #define JOB_ENH_MAX	16
-#define JOB_RELAY_MAX	128	/* "host[address]:port" or "maildir" */
+/* "host[address]:port" or "maildir"; the queue-manager takes as much */
+#define JOB_RELAY_MAX	(MOAT_NEXTHOP_MAX + 1)
 #define JOB_ERR_MAX	160
+#define JOB_TLS_MAX	128	/* "TLSv1.3 TLS_AES_256_GCM_SHA384 verified=no" */
 
 struct job_rcpt {
 	uint32_t	 idx;				/* as in the job */
 	char		 mailbox[ADDR_MAILBOX_MAX + 1];	/* local@domain */
 	struct mailaddr	 addr;				/* the same, parsed */
+	uint32_t	 notify;	/* DSN NOTIFY bits, MOAT_NOTIFY_*; 0 none */
+	char		 orcpt[MOAT_ORCPT_MAX + 1];	/* "rfc822;addr", decoded */
 	/* The result, once known. */
 	int		 done;
 	unsigned int	 code;		/* 0: no server answered */
 	char		 enh[JOB_ENH_MAX];
 	char		 text[MOAT_TEXT_MAX + 1];
 	const char	*stage;		/* "in reply to RCPT TO command": logs */
+	uint32_t	 flags;		/* MOAT_RESULT_*, set by the transport */
 };
 
 struct job {
@@ -56,6 +64,8 @@ struct job {
 	uint64_t	 size;		/* body bytes, as stored */
 	uint32_t	 body_type;	/* MOAT_BODY_* */
 	char		 nexthop[MOAT_NEXTHOP_MAX + 1];
+	uint32_t	 dsn_ret;	/* MOAT_RET_* */
+	char		 envid[MOAT_ENVID_MAX + 1];	/* decoded, "" none */
 	size_t		 nrcpt;
 	struct job_rcpt	*rcpt;
 
@@ -66,6 +76,7 @@ struct job {
 
 	/* Where the results came from, for the queue-manager and logs. */
 	char		 relay[JOB_RELAY_MAX];
+	char		 tls[JOB_TLS_MAX];	/* "" in clear text */
 };
 
 /* Set up j for the channel fd; j->buf is allocated here. */
@@ -103,9 +114,13 @@ int	job_pending(const struct job *j);
 
 /*
  * Log every result, send one IPC_D2Q_RESULT per recipient and then
- * IPC_D2Q_DONE.  Returns 0, or -1 when the channel failed (j->err).
+ * IPC_D2Q_DONE naming cached, the next hop the agent keeps an idle
+ * connection to (NULL or "" for none).  Returns 0, or -1 when the
+ * channel failed (j->err).
  */
-int	job_finish(struct job *j);
+int	job_finish(struct job *j, const char *cached);
+/* IPC_D2Q_UNCACHED: the idle connection is closed.  0, or -1 (j->err). */
+int	job_uncached(struct job *j);
 
 /* Decoders, separate from the I/O so they can be tested alone. */
 int	job_decode(struct job *j, const struct ipc_frame *f, char *err, size_t errlen);

@@ -238,6 +238,8 @@ local_deliver_rcpt(struct job *j, size_t i, struct local_src *src,
 		snprintf(text, sizeof(text), "delivered to maildir as %s/new/%s",
 		    name, unique);
 		job_result(j, i, 250, "2.0.0", text, NULL);
+		/* In the mailbox: a DSN says "delivered", not "relayed". */
+		j->rcpt[i].flags |= MOAT_RESULT_FINAL;
 	}
 	maildir_close(&md);
 	return 0;

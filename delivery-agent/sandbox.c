@@ -4,11 +4,17 @@
  * Both run after priv_drop() (chroot, own uid, RLIMIT_NPROC 0) with the
  * queue-manager channel already open.
  *
- * relay: talks TCP to next hops and SEQPACKET to the queue-manager.  It
- * may create only non-blocking IPv4/IPv6 stream sockets, connect them,
- * read SO_ERROR after a non-blocking connect, and poll; it may not open
- * a file (refused softly with EACCES, so a library probe such as glibc's
- * first gmtime_r() looking for /etc/localtime fails instead of killing).
+ * relay: talks TCP to next hops, UDP and TCP to its DNS resolvers
+ * (c-ares, dns.c) and SEQPACKET to the queue-manager.  It may create only
+ * IPv4/IPv6 stream and datagram sockets, connect them, set them
+ * non-blocking and close-on-exec (fcntl F_GETFL/F_SETFL/F_GETFD/F_SETFD)
+ * and TCP_NODELAY, read SO_ERROR
+ * after a non-blocking connect, and poll; OpenSSL (STARTTLS) and c-ares
+ * (query ids) draw randomness with getrandom.  It may not open a file
+ * (refused softly with EACCES, so a library probe such as glibc's first
+ * gmtime_r() looking for /etc/localtime fails instead of killing): the
+ * resolver configuration, the CA file and the TLS policy table are read
+ * before the sandbox.
  *
  * local: writes maildirs under its working directory.  It may open,
  * create directories, link, unlink and fsync, but has no socket() or
@@ -21,6 +27,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -70,9 +78,28 @@ delivery_sandbox_apply(int transport, const char *role, char *err, size_t errlen
 		SB_ALLOW_ARGS(socket, 0, AF_INET6, 1, DELIVERY_SOCK_TYPE),
 		SB_ALLOW(connect),
 		SB_ALLOW_ARGS(getsockopt, 1, SOL_SOCKET, 2, SO_ERROR),
+		SB_ALLOW_ARGS(setsockopt, 1, IPPROTO_TCP, 2, TCP_NODELAY),
 		SB_ALLOW(sendto),
 		SB_ALLOW(poll),
 		SB_ALLOW(ppoll),
+		/* DNS (c-ares): UDP queries, TCP after a truncated reply; it
+		 * makes its sockets non-blocking itself. */
+		SB_ALLOW_ARGS(socket, 0, AF_INET, 1, SOCK_DGRAM),
+		SB_ALLOW_ARGS(socket, 0, AF_INET6, 1, SOCK_DGRAM),
+		SB_ALLOW_ARGS(socket, 0, AF_INET, 1, SOCK_STREAM),
+		SB_ALLOW_ARGS(socket, 0, AF_INET6, 1, SOCK_STREAM),
+		SB_ALLOW_ARG(fcntl, 1, SCMP_CMP_EQ, F_GETFL),
+		SB_ALLOW_ARG(fcntl, 1, SCMP_CMP_EQ, F_SETFL),
+		SB_ALLOW_ARG(fcntl, 1, SCMP_CMP_EQ, F_GETFD),
+		SB_ALLOW_ARG(fcntl, 1, SCMP_CMP_EQ, F_SETFD),
+		/* c-ares marks each DNS socket close-on-exec. */
+		SB_ALLOW_ARG(fcntl, 1, SCMP_CMP_EQ, F_SETFD),
+		SB_ALLOW(recvfrom),
+		SB_ALLOW(writev),
+		/* c-ares query ids, OpenSSL's generator; OpenSSL's locks
+		 * (one thread: wake-ups at exit, never a wait on another). */
+		SB_ALLOW(getrandom),
+		SB_ALLOW(futex),
 	};
 	const struct sandbox_rule local[] = {
 		SB_ERRNO(open, EACCES),

@@ -261,6 +261,7 @@ smtp_ehlo_line(struct smtp_ehlo *e, const char *line, size_t len)
 		{ "ENHANCEDSTATUSCODES", offsetof(struct smtp_ehlo, enhancedstatuscodes) },
 		{ "SMTPUTF8", offsetof(struct smtp_ehlo, smtputf8) },
 		{ "CHUNKING", offsetof(struct smtp_ehlo, chunking) },
+		{ "DSN", offsetof(struct smtp_ehlo, dsn) },
 	};
 	size_t i, klen = 0;
 

@@ -102,6 +102,7 @@ struct smtp_ehlo {
 	int		 enhancedstatuscodes;	/* RFC 2034 */
 	int		 smtputf8;	/* RFC 6531 */
 	int		 chunking;	/* RFC 3030 */
+	int		 dsn;		/* RFC 3461 */
 };
 
 /*

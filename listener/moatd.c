@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "moatd.h"
+#include "../smtpd-session/tls_listen.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
@@ -76,13 +77,29 @@ moatd_fix_stdio(void)
 	(void)close_range(STDERR_FILENO + 1, ~0U, 0);
 }
 
+/*
+ * Settings that parse but cannot work together (TLS required or
+ * implicit without certificates): printed like parse errors.
+ */
+static int
+moatd_tls_check(const struct conf *cfg)
+{
+	char err[2048];
+	int n;
+
+	if ((n = tls_listen_check(cfg, err, sizeof(err))) != 0)
+		fprintf(stderr, "%s%s", err,
+		    err[0] != '\0' && err[strlen(err) - 1] != '\n' ? "\n" : "");
+	return n;
+}
+
 /* -n: check the file and print the configuration in effect. */
 static int __attribute__((noreturn))
 moatd_check(const char *path)
 {
 	struct conf *cfg;
 
-	if (conf_load_file(path, &cfg, stderr) != 0)
+	if (conf_load_file(path, &cfg, stderr) != 0 || moatd_tls_check(cfg) != 0)
 		exit(1);
 	conf_print(cfg, stdout);
 	conf_free(cfg);
@@ -118,8 +135,17 @@ moatd_resolve_users(struct moatd *m)
 			continue;
 		r->user = conf_str(m->cfg, role == PROC_SESSION ? CONF_SMTPD_USER :
 		    role == PROC_QMGR ? CONF_QUEUE_USER :
-		    role == PROC_RELAY ? CONF_RELAY_USER : CONF_LOCAL_USER);
-		if ((pw = getpwnam(r->user)) == NULL)
+		    role == PROC_RELAY ? CONF_RELAY_USER :
+		    role == PROC_KEYS ? CONF_KEYHOLDER_USER : CONF_LOCAL_USER);
+		pw = getpwnam(r->user);
+		if (pw == NULL && role == PROC_KEYS && !keys_enabled(m)) {
+			/* No TLS, no keyholder: keys.c will not start one
+			 * without its user. */
+			log_warn("user %s (%s) does not exist: TLS cannot be "
+			    "turned on by a reload", r->user, pi->user_setting);
+			continue;
+		}
+		if (pw == NULL)
 			log_fatal("user %s (%s) does not exist: create it with "
 			    "`useradd --system --no-create-home --shell "
 			    "/usr/sbin/nologin %s` (the set-up script creates "
@@ -225,10 +251,14 @@ moatd_setup(struct moatd *m, const char *text, size_t len)
 	    sockets_listen(m, err, sizeof(err)) == -1 ||
 	    sockets_control(m, err, sizeof(err)) == -1)
 		log_fatal("%s", err);
-	if ((m->cfg_fd = sockets_config_memfd(text, len, err, sizeof(err))) == -1)
+	if ((m->cfg_fd = moatd_config_fds(m->cfg, text, len,
+	    &m->session_cfg_fd, err, sizeof(err))) == -1)
 		log_fatal("%s", err);
 	if ((m->devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
 		log_fatal("/dev/null: %s", strerror(errno));
+	/* The TLS keys are read while moatd may still read any file. */
+	if (keys_setup(m, err, sizeof(err)) == -1)
+		log_fatal("%s", err);
 }
 
 struct moatd_loop {
@@ -447,7 +477,8 @@ main(int argc, char *argv[])
 	memset(&m, 0, sizeof(m));
 	m.cfg_path = MOAT_SYSCONFDIR "/moat.conf";
 	m.libexecdir = MOAT_LIBEXECDIR;
-	m.qmgr_chan = m.control_fd = m.cfg_fd = m.devnull = -1;
+	m.qmgr_chan = m.control_fd = m.cfg_fd = m.session_cfg_fd = m.devnull = -1;
+	m.keys_fd = -1;
 	m.admin_gid = (gid_t)-1;
 	while ((ch = getopt(argc, argv, "dnf:L:")) != -1) {
 		switch (ch) {
@@ -478,7 +509,8 @@ main(int argc, char *argv[])
 		log_fatal("%s: %s", m.cfg_path, strerror(errno));
 	m.cfg_path = libexec;
 	text = moatd_read_config(m.cfg_path, &len);
-	if (conf_parse(m.cfg_path, text, len, &m.cfg, stderr) != 0)
+	if (conf_parse_file(m.cfg_path, text, len, &m.cfg, stderr) != 0 ||
+	    moatd_tls_check(m.cfg) != 0)
 		log_fatal("%s: configuration has errors (see above; moatd -n "
 		    "checks a file)", m.cfg_path);
 	/* Hold no directory busy; children get absolute paths only. */

@@ -10,6 +10,7 @@
  * supervise.c child table: sessions, queue-manager, agents, back-off
  * violation.c client addresses whose sessions die of seccomp violations
  * qchan.c     the channel to the queue-manager and its send queue
+ * keys.c      the TLS key files, the keyholder's channel, session channels
  * reload.c    SIGHUP: the new configuration, rolling agent restart; moatd.pid
  * status.c    run_directory/status for moatctl status
  * sandbox.c   the listener's seccomp table
@@ -67,12 +68,18 @@ struct moatd {
 	const char	*rundir;
 	char		*control_path;
 
-	int		 cfg_fd;	/* sealed memfd with the configuration */
+	int		 cfg_fd;	/* sealed memfd: the configuration and its
+					   lookup tables (conf_bundle) */
+	int		 session_cfg_fd;	/* sealed memfd: the configuration
+					   text alone, for sessions, which route
+					   nothing and are exec'd per connection */
 	int		 devnull;
 	int		*listen_fd;
 	size_t		 nlisten;
 	int		 control_fd;
 	int		 qmgr_chan;	/* our end of the queue-manager channel, or -1 */
+	int		 keys_fd;	/* sealed memfd with the PEM keys of
+					   smtpd_tls_key_files, or -1 (keys.c) */
 	const char	*hostname;	/* myhostname, resolved at start-up
 					   and at each reload */
 	char		*pid_path;	/* run_directory/moatd.pid */
@@ -87,6 +94,13 @@ int	rundir_setup(struct moatd *m, char *err, size_t errlen);
 int	sockets_listen(struct moatd *m, char *err, size_t errlen);
 int	sockets_control(struct moatd *m, char *err, size_t errlen);
 int	sockets_config_memfd(const char *text, size_t len, char *err, size_t errlen);
+/*
+ * The two configuration memfds of cfg (parsed from text by
+ * conf_parse_file): the bundle with its lookup tables (returned) and the
+ * plain text for sessions (*session_fd).  -1 with err on failure.
+ */
+int	moatd_config_fds(const struct conf *cfg, const char *text, size_t len,
+	    int *session_fd, char *err, size_t errlen);
 void	sockets_addr(const struct sockaddr *sa, char *addr, size_t addrsz,
 	    unsigned int *port);
 
@@ -111,6 +125,17 @@ int	qchan_session(struct moatd *m, pid_t pid, int qfd, const char *caddr,
 	    unsigned int cport, const char *laddr, unsigned int lport);
 int	qchan_agent(struct moatd *m, pid_t pid, enum proc_role role, int qfd);
 int	qchan_reload(struct moatd *m, int cfg_fd);
+
+/* keys.c */
+int	keys_enabled(const struct moatd *m);
+int	keys_setup(struct moatd *m, char *err, size_t errlen);
+int	keys_open(const struct moatd *m, int *child_end);
+void	keys_started(const struct moatd *m);
+void	keys_close(void);
+int	keys_session_pair(const struct moatd *m, int *session_end,
+	    int *keyholder_end);
+void	keys_session(pid_t pid, int keyholder_end);
+int	keys_reload(struct moatd *m);
 
 /* reload.c */
 char	*reload_read_file(const char *path, size_t *lenp, char *err,
@@ -138,6 +163,7 @@ void	supervise_timers(struct moatd *m, int64_t now);
 int64_t	supervise_next_deadline(int64_t now);
 int	supervise_qmgr_running(void);
 void	supervise_qmgr_lost(struct moatd *m, int64_t now);
+void	supervise_keys_enable(void);
 void	supervise_add_session(pid_t pid, const char *addr);
 size_t	supervise_sessions(void);
 size_t	supervise_sessions_from(const char *addr);

@@ -8,7 +8,8 @@
  * becomes a new sealed memfd that every child started from now on gets
  * at fd 3 (sessions already running keep the copy they parsed); the
  * queue-manager gets a copy of it (IPC_L2Q_RELOAD) and swaps in what may
- * change; the delivery agents are restarted one at a time, each after
+ * change; the TLS key files are read again for the keyholder (keys.c);
+ * the delivery agents are restarted one at a time, each after
  * its current job, so that their pool never empties.  Settings that only
  * a restart applies (common/conf_reload.c) keep their running values and
  * are logged as "needs a restart".
@@ -29,6 +30,7 @@
 
 #include "conf_reload.h"
 #include "moatd.h"
+#include "../smtpd-session/tls_listen.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
@@ -91,6 +93,37 @@ reload_read_file(const char *path, size_t *lenp, char *err, size_t errlen)
 }
 
 /*
+ * Children cannot open the lookup tables after their chroot, and the
+ * queue-manager gets a reload's configuration as a memfd: so the memfd
+ * carries the tables too (conf_bundle).  Sessions route nothing and
+ * parse their configuration once per connection: they get the plain
+ * text, without the cost of the tables.
+ */
+int
+moatd_config_fds(const struct conf *cfg, const char *text, size_t len,
+    int *session_fd, char *err, size_t errlen)
+{
+	char *bundle;
+	size_t blen;
+	int fd;
+
+	if ((bundle = conf_bundle(cfg, text, len, &blen)) == NULL) {
+		snprintf(err, errlen, "configuration and lookup tables too "
+		    "large to hand to the children");
+		return -1;
+	}
+	fd = sockets_config_memfd(bundle, blen, err, errlen);
+	free(bundle);
+	if (fd == -1)
+		return -1;
+	if ((*session_fd = sockets_config_memfd(text, len, err, errlen)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
  * Parse text as `moatd -n` does; log every error line and return the
  * error count (0: *cfgp is set).
  */
@@ -106,7 +139,19 @@ reload_parse(const char *path, const char *text, size_t len, struct conf **cfgp)
 		log_warnx("reload: open_memstream");
 		return 1;
 	}
-	n = conf_parse(path, text, len, cfgp, f);
+	n = conf_parse_file(path, text, len, cfgp, f);
+	if (n == 0) {
+		char terr[2048];
+		int t;
+
+		/* What parses but cannot work (TLS without certificates). */
+		if ((t = tls_listen_check(*cfgp, terr, sizeof(terr))) != 0) {
+			fputs(terr, f);
+			conf_free(*cfgp);
+			*cfgp = NULL;
+			n = t;
+		}
+	}
 	fclose(f);
 	for (line = strtok_r(errs, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save))
@@ -133,7 +178,7 @@ reload_config(struct moatd *m)
 	char err[512];
 	size_t len, nrestart;
 	char *text;
-	int n, fd;
+	int n, fd, sfd;
 
 	log_info("signal=HUP: reloading config=%s", m->cfg_path);
 	if ((text = reload_read_file(m->cfg_path, &len, err, sizeof(err))) == NULL) {
@@ -148,7 +193,8 @@ reload_config(struct moatd *m)
 		free(text);
 		return;
 	}
-	if ((fd = sockets_config_memfd(text, len, err, sizeof(err))) == -1) {
+	if ((fd = moatd_config_fds(next, text, len, &sfd, err,
+	    sizeof(err))) == -1) {
 		log_warn("%s", err);
 		log_warn("reload=refused errors=1 config=%s (keeping the running "
 		    "configuration)", m->cfg_path);
@@ -165,7 +211,14 @@ reload_config(struct moatd *m)
 	reload_apply_moatd(m);
 	close(m->cfg_fd);
 	m->cfg_fd = fd;
+	if (m->session_cfg_fd != -1)
+		close(m->session_cfg_fd);
+	m->session_cfg_fd = sfd;
 	(void)qchan_reload(m, m->cfg_fd);
+	/* New certificates come with new keys: the keyholder gets them now,
+	 * and keeps the previous ones for sessions already started. */
+	if (keys_reload(m) == 1)
+		supervise_keys_enable();
 	reload_rolling = 1;
 	reload_next = 0;
 	reload_waiting = -1;

@@ -11,7 +11,7 @@ names() {
 }
 status=0
 outer=$(names "$top/listener/sandbox.c")
-for child in smtpd-session queue-manager delivery-agent; do
+for child in smtpd-session queue-manager delivery-agent keyholder; do
 	f="$top/$child/sandbox.c"
 	[ -f "$f" ] || continue
 	for call in $(names "$f"); do

@@ -13,7 +13,8 @@
  *     sandbox_apply()), and everything its own table allows after.
  *
  * Part 2 must stay a superset of smtpd-session/sandbox.c,
- * queue-manager/sandbox.c and delivery-agent/sandbox.c: a call a child
+ * queue-manager/sandbox.c, delivery-agent/sandbox.c and
+ * keyholder/sandbox.c: a call a child
  * allows but this table does not kills that child with SIGSYS, and moatd
  * logs `status=killed signal=SIGSYS (seccomp violation)`.  What no moat
  * process does at all stays forbidden everywhere: ptrace, mount, bpf,
@@ -64,6 +65,7 @@ const struct sandbox_rule listener_sandbox[] = {
 	/* fork and the child up to execve */
 	SB_ALLOW(clone),
 	SB_ALLOW(clone3),
+	SB_ALLOW(vfork),		/* spawn.c */
 	SB_ALLOW(set_robust_list),
 	SB_ALLOW(rt_sigaction),
 	SB_ALLOW(rt_sigprocmask),

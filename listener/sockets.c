@@ -1,7 +1,10 @@
 /*
  * sockets.c: what moatd binds or creates before it gives up root.
  *
- * The listening sockets (every `listen` address), the control socket
+ * The listening sockets (every `listen`, `submission_listen` and
+ * `smtps_listen` address: one accept loop serves them all, and each
+ * session finds the TLS rules of its listener from its own local
+ * address, see smtpd-session/tls_listen.c), the control socket
  * run_directory/control.sock that the queue-manager serves for moatctl,
  * and the sealed memfd that carries the configuration to every child.
  * All are created close-on-exec; spawn.c moves the ones a child needs to
@@ -99,25 +102,33 @@ sockets_bind_one(const struct sockaddr_storage *ss, char *err, size_t errlen)
 	return fd;
 }
 
-/* Bind every `listen` address into m->listen_fd. */
+/* Bind every listen, submission_listen and smtps_listen address. */
 int
 sockets_listen(struct moatd *m, char *err, size_t errlen)
 {
-	const struct conf_value *v = &m->cfg->v[CONF_LISTEN];
-	size_t i;
+	static const enum conf_key keys[] = {
+		CONF_LISTEN, CONF_SUBMISSION_LISTEN, CONF_SMTPS_LISTEN
+	};
+	size_t i, k, total = 0;
 
-	if (v->naddrs == 0) {
+	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+		total += m->cfg->v[keys[k]].naddrs;
+	if (total == 0) {
 		snprintf(err, errlen, "listen: no address to listen on");
 		return -1;
 	}
-	m->listen_fd = xreallocarray(NULL, v->naddrs, sizeof(int));
+	m->listen_fd = xreallocarray(NULL, total, sizeof(int));
 	m->nlisten = 0;
-	for (i = 0; i < v->naddrs; i++) {
-		int fd = sockets_bind_one(&v->addrs[i], err, errlen);
+	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		const struct conf_value *v = &m->cfg->v[keys[k]];
 
-		if (fd == -1)
-			return -1;
-		m->listen_fd[m->nlisten++] = fd;
+		for (i = 0; i < v->naddrs; i++) {
+			int fd = sockets_bind_one(&v->addrs[i], err, errlen);
+
+			if (fd == -1)
+				return -1;
+			m->listen_fd[m->nlisten++] = fd;
+		}
 	}
 	return 0;
 }

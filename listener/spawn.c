@@ -1,12 +1,13 @@
 /*
  * spawn.c: start one child, as common/proc.h describes it.
  *
- * Every child is fork + exec of a fresh binary (so each gets its own
+ * Every child is vfork + exec of a fresh binary (so each gets its own
  * address space and ASLR layout) with its descriptors at the fixed
  * numbers of proc.h and nothing else open:
  *   0, 1  /dev/null        2  moatd's standard error (the log)
  *   3     the sealed configuration memfd
  *   4, 5  per role (client socket, channels, control socket)
+ *   6     a session's channel to the keyholder, when TLS is on
  * and the arguments
  *   <name> [-T relay|local] -u UID -g GID -t CHROOT [-d] -n CONFIG
  * The child starts with default signal dispositions and an empty mask
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "moatd.h"
@@ -108,7 +110,34 @@ spawn_reset_signals(void)
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* In the forked child: arrange descriptors and signals, then exec. */
+/*
+ * What a vfork child may say: it shares moatd's memory until execve, so
+ * it writes one fixed line with write(2) and touches neither stdio nor
+ * the log's buffers.
+ */
+static void
+spawn_child_fail(const char *name, const char *what)
+{
+	struct iovec iov[5];
+
+	iov[0].iov_base = (void *)"moat/moatd: warning: child=";
+	iov[0].iov_len = strlen(iov[0].iov_base);
+	iov[1].iov_base = (void *)name;
+	iov[1].iov_len = strlen(name);
+	iov[2].iov_base = (void *)" ";
+	iov[2].iov_len = 1;
+	iov[3].iov_base = (void *)what;
+	iov[3].iov_len = strlen(what);
+	iov[4].iov_base = (void *)"\n";
+	iov[4].iov_len = 1;
+	(void)writev(STDERR_FILENO, iov, 5);
+}
+
+/*
+ * In the vfork child: arrange descriptors and signals, then exec.  Only
+ * system calls on this stack until execve: no malloc, no stdio, no
+ * writes to memory moatd uses.
+ */
 static void __attribute__((noreturn))
 spawn_exec(const char *name, const char *path, char *const argv[],
     const int src[MOAT_FD_FIRST_FREE])
@@ -118,18 +147,19 @@ spawn_exec(const char *name, const char *path, char *const argv[],
 	 * only, which then stops the children in order. */
 	(void)setsid();
 	if (spawn_place_fds(src) == -1) {
-		log_warnx("child=%s descriptors", name);
+		spawn_child_fail(name, "descriptors");
 		_exit(127);
 	}
 	spawn_close_from(MOAT_FD_FIRST_FREE);
 	execv(path, argv);
-	log_warnx("child=%s exec %s", name, path);
+	spawn_child_fail(name, "exec failed");
 	_exit(127);
 }
 
-/* Descriptors 0..5 of a child of this role. */
+/* Descriptors 0..6 of a child of this role. */
 static void
-spawn_fds(const struct moatd *m, int fd4, int fd5, int src[MOAT_FD_FIRST_FREE])
+spawn_fds(const struct moatd *m, int fd4, int fd5, int fd6,
+    int src[MOAT_FD_FIRST_FREE])
 {
 	src[STDIN_FILENO] = m->devnull;
 	src[STDOUT_FILENO] = m->devnull;
@@ -137,12 +167,15 @@ spawn_fds(const struct moatd *m, int fd4, int fd5, int src[MOAT_FD_FIRST_FREE])
 	src[MOAT_FD_CONFIG] = m->cfg_fd;
 	src[4] = fd4;
 	src[5] = fd5;
+	src[6] = fd6;
 }
 
 /*
  * Fork and exec the child of this role with fd4 and fd5 as its
  * descriptors 4 and 5 (-1: none).  The caller keeps and closes its own
- * copies.  Returns the pid, or -1 (logged).
+ * copies.  A session also gets its channel to the keyholder at
+ * MOAT_FD_SESSION_KEYS when TLS is on (keys.c), made and passed on here.
+ * Returns the pid, or -1 (logged).
  */
 pid_t
 spawn_child(const struct moatd *m, enum proc_role role, int fd4, int fd5)
@@ -152,6 +185,7 @@ spawn_child(const struct moatd *m, enum proc_role role, int fd4, int fd5)
 	const char *argv[SPAWN_ARGV_MAX], *transport;
 	int src[MOAT_FD_FIRST_FREE];
 	char uid[24], gid[24], *path;
+	int keys_session_end = -1, keys_holder_end = -1;
 	size_t n = 0;
 	pid_t pid;
 
@@ -174,16 +208,26 @@ spawn_child(const struct moatd *m, enum proc_role role, int fd4, int fd5)
 	argv[n++] = "-n";
 	argv[n++] = m->cfg_path;
 	argv[n] = NULL;
-	spawn_fds(m, fd4, fd5, src);
+	if (role == PROC_SESSION)
+		(void)keys_session_pair(m, &keys_session_end, &keys_holder_end);
+	spawn_fds(m, fd4, fd5, keys_session_end, src);
+	if (role == PROC_SESSION && m->session_cfg_fd != -1)
+		src[MOAT_FD_CONFIG] = m->session_cfg_fd;
 
-	if ((pid = fork()) == -1) {
+	/* vfork: no copy of moatd's page tables for a child that execs at
+	 * once (a session per connection makes that copy add up); moatd
+	 * waits the few microseconds until the execve. */
+	if ((pid = vfork()) == -1)
 		log_warnx("child=%s fork", pi->name);
-		free(path);
-		return -1;
-	}
-	if (pid == 0)
+	else if (pid == 0)
 		spawn_exec(pi->name, path, (char *const *)argv, src);
 	free(path);
+	if (keys_session_end != -1)
+		close(keys_session_end);
+	if (keys_holder_end != -1 && pid != -1)
+		keys_session(pid, keys_holder_end);
+	else if (keys_holder_end != -1)
+		close(keys_holder_end);
 	return pid;
 }
 
@@ -199,7 +243,8 @@ spawn_check_binaries(const char *libexecdir, char *err, size_t errlen)
 		char *path;
 		int bad;
 
-		if (role == PROC_LISTENER)
+		/* The keyholder runs with TLS only; keys.c checks it then. */
+		if (role == PROC_LISTENER || role == PROC_KEYS)
 			continue;
 		path = xasprintf("%s/%s", libexecdir, pi->binary);
 		errno = 0;

@@ -100,7 +100,8 @@ status_format(struct moatd *m, struct buf *b)
 	for (i = 0; supervise_info(i, &si) == 0; i++)
 		r |= buf_printf(b, "proc=%s pid=%ld started=%lld restarts=%u "
 		    "state=%s\n", si.role == PROC_QMGR ? "queue-manager" :
-		    si.role == PROC_LOCAL ? "local" : "relay",
+		    si.role == PROC_LOCAL ? "local" :
+		    si.role == PROC_KEYS ? "keyholder" : "relay",
 		    si.running ? (long)si.pid : 0L,
 		    si.running ? (long long)si.started : 0LL, si.restarts, si.state);
 	return r;

@@ -10,6 +10,11 @@
  * more deaths in a row are reported as a crash loop on every further
  * death, so an operator sees the loop rather than a trickle of restarts.
  *
+ * The keyholder (only when smtpd_tls_cert_files is set, keys.c) is
+ * restarted the same way, on its own: it talks to moatd and to sessions,
+ * not to the queue-manager.  It is stopped with the agents, after the
+ * sessions that need it.
+ *
  * Agents talk to the queue-manager over a channel made when they start;
  * when the queue-manager dies those channels lead nowhere, so the agents
  * are stopped and started again after the new queue-manager.  An agent
@@ -66,6 +71,9 @@ struct sup_session {
 
 static struct sup_child *sup_kids;	/* [0] is the queue-manager */
 static size_t sup_nkids;
+static struct sup_child sup_keys = {	/* the keyholder, SUP_DONE when off */
+	.role = PROC_KEYS, .pid = -1, .state = SUP_DONE
+};
 static struct sup_session *sup_sess;
 static size_t sup_nsess, sup_sess_alloc;
 static int sup_stopping;
@@ -74,6 +82,19 @@ static const char *
 supervise_name(enum proc_role role)
 {
 	return proc_info(role)->name;
+}
+
+/* Every long-lived child: the queue-manager, the agents, the keyholder. */
+static size_t
+supervise_nall(void)
+{
+	return sup_nkids + 1;
+}
+
+static struct sup_child *
+supervise_kid(size_t i)
+{
+	return i < sup_nkids ? &sup_kids[i] : &sup_keys;
 }
 
 /* "status=exited code=1", "status=killed signal=SIGSYS (seccomp violation)" */
@@ -123,6 +144,9 @@ supervise_init(struct moatd *m)
 		    i == sup_nkids - 1 ? PROC_LOCAL : PROC_RELAY;
 	}
 	sup_kids[0].state = SUP_WAIT_TIMER;
+	sup_keys.pid = -1;
+	sup_keys.state = keys_enabled(m) && m->keys_fd != -1 ?
+	    SUP_WAIT_TIMER : SUP_DONE;
 }
 
 int
@@ -221,6 +245,28 @@ supervise_spawn_agent(struct moatd *m, struct sup_child *k, int64_t now)
 	qchan_agent(m, k->pid, k->role, sv[0]);
 }
 
+/* Start the keyholder with a new channel from moatd, then send it the keys. */
+static void
+supervise_spawn_keys(struct moatd *m, struct sup_child *k, int64_t now)
+{
+	int child_end;
+
+	k->started = now;
+	if (keys_open(m, &child_end) == -1) {
+		supervise_backoff(k, now);
+		return;
+	}
+	k->pid = spawn_child(m, PROC_KEYS, child_end, -1);
+	close(child_end);
+	if (k->pid == -1) {
+		keys_close();
+		supervise_backoff(k, now);
+		return;
+	}
+	supervise_started(k);
+	keys_started(m);
+}
+
 static void
 supervise_spawn(struct moatd *m, struct sup_child *k, int64_t now)
 {
@@ -232,14 +278,32 @@ supervise_spawn(struct moatd *m, struct sup_child *k, int64_t now)
 	k->kill_at = 0;
 	if (k->role == PROC_QMGR)
 		supervise_spawn_qmgr(m, k, now);
+	else if (k->role == PROC_KEYS)
+		supervise_spawn_keys(m, k, now);
 	else
 		supervise_spawn_agent(m, k, now);
 }
 
+/* The keyholder first, so that it is there for the first session. */
 void
 supervise_start_all(struct moatd *m, int64_t now)
 {
+	if (sup_keys.state == SUP_WAIT_TIMER)
+		supervise_spawn(m, &sup_keys, now);
 	supervise_spawn(m, &sup_kids[0], now);
+}
+
+/*
+ * A reload turned TLS on: the keyholder, which did not run, starts at
+ * the next turn of the event loop (supervise_timers).
+ */
+void
+supervise_keys_enable(void)
+{
+	if (sup_keys.state == SUP_DONE && !sup_stopping) {
+		sup_keys.state = SUP_WAIT_TIMER;
+		sup_keys.next_start = 0;
+	}
 }
 
 /* Stop a running child: SIGTERM now, SIGKILL if it is still there later. */
@@ -279,6 +343,8 @@ supervise_kid_died(struct moatd *m, struct sup_child *k, int status, int64_t now
 
 	supervise_describe_status(status, why, sizeof(why));
 	status_changed(1);
+	if (k->role == PROC_KEYS)
+		keys_close();
 	k->pid = -1;
 	k->stopped_by_us = 0;
 	k->kill_at = 0;
@@ -369,12 +435,13 @@ supervise_reap(struct moatd *m, int64_t now)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (supervise_session_died(m, pid, status, now))
 			continue;
-		for (i = 0; i < sup_nkids; i++) {
-			if (sup_kids[i].pid == pid && sup_kids[i].state == SUP_RUNNING)
+		for (i = 0; i < supervise_nall(); i++) {
+			if (supervise_kid(i)->pid == pid &&
+			    supervise_kid(i)->state == SUP_RUNNING)
 				break;
 		}
-		if (i < sup_nkids)
-			supervise_kid_died(m, &sup_kids[i], status, now);
+		if (i < supervise_nall())
+			supervise_kid_died(m, supervise_kid(i), status, now);
 		else
 			log_warn("child=unknown pid=%ld %s", (long)pid,
 			    supervise_describe_status(status, why, sizeof(why)));
@@ -389,8 +456,8 @@ supervise_timers(struct moatd *m, int64_t now)
 {
 	size_t i;
 
-	for (i = 0; i < sup_nkids; i++) {
-		struct sup_child *k = &sup_kids[i];
+	for (i = 0; i < supervise_nall(); i++) {
+		struct sup_child *k = supervise_kid(i);
 
 		if (k->state == SUP_WAIT_TIMER && now >= k->next_start)
 			supervise_spawn(m, k, now);
@@ -412,8 +479,8 @@ supervise_next_deadline(int64_t now)
 	size_t i;
 
 	(void)now;
-	for (i = 0; i < sup_nkids; i++) {
-		const struct sup_child *k = &sup_kids[i];
+	for (i = 0; i < supervise_nall(); i++) {
+		const struct sup_child *k = supervise_kid(i);
 		int64_t t = -1;
 
 		if (k->state == SUP_WAIT_TIMER)
@@ -469,12 +536,14 @@ supervise_stop_all(int sig)
 	sup_stopping = 1;
 	for (i = 0; i < sup_nsess; i++)
 		(void)kill(sup_sess[i].pid, sig);
-	for (i = 0; i < sup_nkids; i++) {
-		if (sup_kids[i].state == SUP_RUNNING)
-			(void)kill(sup_kids[i].pid, sig);
+	for (i = 0; i < supervise_nall(); i++) {
+		struct sup_child *k = supervise_kid(i);
+
+		if (k->state == SUP_RUNNING)
+			(void)kill(k->pid, sig);
 		else
-			sup_kids[i].state = SUP_DONE;
-		sup_kids[i].kill_at = 0;
+			k->state = SUP_DONE;
+		k->kill_at = 0;
 	}
 }
 
@@ -484,8 +553,8 @@ supervise_children(void)
 {
 	size_t i, n = sup_nsess;
 
-	for (i = 0; i < sup_nkids; i++)
-		if (sup_kids[i].state == SUP_RUNNING)
+	for (i = 0; i < supervise_nall(); i++)
+		if (supervise_kid(i)->state == SUP_RUNNING)
 			n++;
 	return n;
 }
@@ -493,7 +562,7 @@ supervise_children(void)
 /*
  * Shutting down in stages (moatd.c): from now on nothing is restarted;
  * signal one stage: PROC_SESSION the sessions, PROC_RELAY every agent
- * (relay and local), PROC_QMGR the queue-manager.
+ * (relay and local) and the keyholder, PROC_QMGR the queue-manager.
  */
 void
 supervise_stop_stage(enum proc_role which, int sig)
@@ -506,8 +575,8 @@ supervise_stop_stage(enum proc_role which, int sig)
 			(void)kill(sup_sess[i].pid, sig);
 		return;
 	}
-	for (i = 0; i < sup_nkids; i++) {
-		struct sup_child *k = &sup_kids[i];
+	for (i = 0; i < supervise_nall(); i++) {
+		struct sup_child *k = supervise_kid(i);
 
 		if ((which == PROC_QMGR) != (k->role == PROC_QMGR))
 			continue;
@@ -527,9 +596,9 @@ supervise_running(enum proc_role which)
 
 	if (which == PROC_SESSION)
 		return sup_nsess;
-	for (i = 0; i < sup_nkids; i++)
-		if (sup_kids[i].state == SUP_RUNNING &&
-		    (which == PROC_QMGR) == (sup_kids[i].role == PROC_QMGR))
+	for (i = 0; i < supervise_nall(); i++)
+		if (supervise_kid(i)->state == SUP_RUNNING &&
+		    (which == PROC_QMGR) == (supervise_kid(i)->role == PROC_QMGR))
 			n++;
 	return n;
 }

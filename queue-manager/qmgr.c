@@ -240,7 +240,11 @@ qmgr_settings(struct conf *cfg)
  * sealed memfd.  What may change at run time is swapped in at once;
  * restart-only settings keep their running values (moatd logs those).
  * Jobs in flight keep the next hop they were given; routing from now on
- * uses the new relay_host and domains.
+ * uses the new transport_maps, relay_host, relay_port and domains (a
+ * queued recipient is routed again when it next comes due), and the new
+ * relay_destination_concurrency_limit applies to the next job given out
+ * (connections above a lowered limit are not cut, they just get no new
+ * work until they are under it).
  */
 void
 qmgr_reload(int fd)
@@ -262,9 +266,10 @@ qmgr_reload(int fd)
 	conf_free(old);
 	qmgr->sched_dirty = 1;
 	log_info("event=reload status=ok relay_host=%s smtpd_recipient_limit=%u "
-	    "message_size_limit=%llu", qmgr->relay_host[0] != '\0' ?
-	    qmgr->relay_host : "(none)", qmgr->rcpt_limit,
-	    (unsigned long long)qmgr->declared_limit);
+	    "message_size_limit=%llu relay_destination_concurrency_limit=%lld",
+	    qmgr->relay_host[0] != '\0' ? qmgr->relay_host : "(none)",
+	    qmgr->rcpt_limit, (unsigned long long)qmgr->declared_limit,
+	    conf_num(qmgr->cfg, CONF_RELAY_DESTINATION_CONCURRENCY_LIMIT));
 }
 
 static void

@@ -5,6 +5,7 @@
  * qmgr_listener.c the channel from moatd: new sessions and agents
  * qmgr_session.c  smtpd-session channels: BEGIN, DATA, COMMIT, ABORT
  * qmgr_sched.c    routing, scheduling and the jobs of delivery agents
+ * qmgr_hop.c      connections per next hop and the choice of a job (pure)
  * qmgr_agent.c    delivery-agent channels: JOB, FETCH, RESULT, DONE
  * qmgr_proto.c    pure decoders of what sessions and agents send (fuzzed)
  * qmgr_bounce.c   final recipients: bounces and removal of messages
@@ -26,6 +27,7 @@
 #include "util/conf.h"
 #include "util/ipc.h"
 #include "util/sandbox.h"
+#include "qmgr_hop.h"
 #include "queue_db.h"
 #include "queue_retry.h"
 
@@ -79,6 +81,8 @@ struct qmgr_job_rcpt {
 	uint32_t		 idx;
 	char			 address[QUEUE_SENDER_MAX + 1];
 	uint32_t		 attempts;	/* before this job */
+	uint32_t		 dsn_notify;	/* as stored, sent in the job */
+	char			 dsn_orcpt[MOAT_ORCPT_MAX + 1];
 	int			 nexthop_stale;	/* stored route differs */
 	int			 done;
 	uint32_t		 code;
@@ -122,6 +126,10 @@ struct qmgr_agent {
 	int			 stopping;	/* sent IPC_D2Q_STOP: no new job */
 	char			 cached[MOAT_NEXTHOP_MAX + 1];	/* idle connection
 					   held open to this next hop, "" none */
+	char			 counted[MOAT_NEXTHOP_MAX + 1];	/* the next hop
+					   this agent counts against in
+					   qmgr->hops (its job's, else
+					   cached), "" none */
 };
 
 enum qmgr_control_req {
@@ -195,6 +203,10 @@ struct qmgr {
 	int			 db_broken;	/* writes refused until recovered */
 	int			 quit;
 	uint64_t		 next_job_id;
+	struct qmgr_hops	 hops;		/* connections per next hop */
+	uint64_t		 jobs_relay;	/* relay jobs given out */
+	uint64_t		 jobs_reused;	/* of those, to an agent's
+						   cached connection */
 	uint8_t			 rbuf[IPC_MAX_MSG];
 };
 
@@ -226,6 +238,9 @@ void	qmgr_sched_run(void);
 void	qmgr_sched_timer(int fd, short ev, void *arg);
 int	qmgr_route(const struct conf *cfg, const char *client, const char *address,
 	    enum queue_transport *t, char *nexthop, size_t nhsz);
+int	qmgr_route_relay(const struct conf *cfg, const char *address, char *nexthop,
+	    size_t nhsz, char *err, size_t errlen);
+void	qmgr_sched_agent_hop(struct qmgr_agent *a, const char *hop);
 int	qmgr_job_replay(void);
 void	qmgr_job_finish(struct qmgr_job *job);
 void	qmgr_job_free(struct qmgr_job *job);
@@ -246,6 +261,16 @@ struct qmgr_bounced {
 int	qmgr_bounce_create(const struct queue_msg *orig, const struct qmgr_bounced *b,
 	    size_t n, char bounce_qid[QUEUE_ID_LEN + 1], uint64_t *size);
 int	qmgr_msg_remove_if_done(const struct queue_msg *m, int *removed);
+/* DSN (RFC 3461/3464): success notices of a job being applied; any
+ * notice (kind: enum queue_dsn_kind of queue_dsn.h). */
+struct queue_dsn_rcpt;
+int	qmgr_bounce_success(const struct qmgr_job *job);
+int	qmgr_notice_create(const struct queue_msg *orig, int kind,
+	    const struct queue_dsn_rcpt *dr, size_t n, char nqid[QUEUE_ID_LEN + 1],
+	    uint64_t *size);
+
+/* qmgr_warn.c: delay warnings, from the end of each scheduler run. */
+void	qmgr_warn_run(int64_t now);
 
 /* qmgr_control.c */
 void	qmgr_control_accept(int fd, short ev, void *arg);

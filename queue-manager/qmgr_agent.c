@@ -4,10 +4,12 @@
  * An agent does one job at a time: it gets IPC_Q2D_JOB, asks for the
  * body chunk by chunk (IPC_D2Q_FETCH, answered from the database with
  * IPC_Q2D_CHUNK), sends one IPC_D2Q_RESULT per recipient and then
- * IPC_D2Q_DONE.  Everything it says is checked against its job: the job
- * id, that the index belongs to the job, one result per recipient, reply
- * codes that mean something.  A violation closes the channel; the job's
- * recipients without a result go back to the queue.
+ * IPC_D2Q_DONE, naming the next hop it keeps an idle connection open to
+ * (which must be the job's, or none); IPC_D2Q_UNCACHED says that
+ * connection closed.  Everything it says is checked against its job: the
+ * job id, that the index belongs to the job, one result per recipient,
+ * reply codes that mean something.  A violation closes the channel; the
+ * job's recipients without a result go back to the queue.
  *
  * A chunk the socket has no room for waits in the agent's out slot, and
  * the agent is not read from until it has gone out, so an agent that
@@ -75,6 +77,9 @@ qmgr_agent_close(struct qmgr_agent *a, const char *why)
 		    queue_transport_name(a->transport), job != NULL ? " id=" : "",
 		    job != NULL ? job->msg.qid : "", why);
 	TAILQ_REMOVE(&qmgr->agents, a, entry);
+	a->cached[0] = '\0';
+	qmgr_sched_agent_hop(a, "");
+	qmgr->sched_dirty = 1;	/* its next hop may have room now */
 	event_free(a->ev);
 	close(a->fd);
 	if (a->out_pending)
@@ -117,6 +122,7 @@ qmgr_agent_send_job(struct qmgr_agent *a, struct qmgr_job *job)
 {
 	struct ipc_wr w;
 	uint32_t i;
+	int bad = 0;
 
 	ipc_wr_init(&w, IPC_Q2D_JOB, 0);
 	ipc_put_u64(&w, job->id);
@@ -125,13 +131,18 @@ qmgr_agent_send_job(struct qmgr_agent *a, struct qmgr_job *job)
 	ipc_put_u64(&w, job->msg.size);
 	ipc_put_u32(&w, (uint32_t)job->msg.body_type);
 	ipc_put_str(&w, job->nexthop);
+	ipc_put_u32(&w, job->msg.dsn_ret);
+	ipc_put_str(&w, job->msg.dsn_envid);
 	ipc_put_u32(&w, job->n);
-	for (i = 0; i < job->n; i++) {
-		ipc_put_u32(&w, job->r[i].idx);
-		if (ipc_put_str(&w, job->r[i].address) == -1) {
-			ipc_wr_free(&w);
-			return -1;
-		}
+	for (i = 0; i < job->n && !bad; i++) {
+		bad |= ipc_put_u32(&w, job->r[i].idx) == -1;
+		bad |= ipc_put_str(&w, job->r[i].address) == -1;
+		bad |= ipc_put_u32(&w, job->r[i].dsn_notify) == -1;
+		bad |= ipc_put_str(&w, job->r[i].dsn_orcpt) == -1;
+	}
+	if (bad) {
+		ipc_wr_free(&w);
+		return -1;
 	}
 	return qmgr_agent_send(a, &w);
 }
@@ -198,6 +209,8 @@ qmgr_agent_result(struct qmgr_agent *a, const struct ipc_frame *f, const char **
 	jr->when_us = qmgr_now_us();
 	strlcpy_m(jr->enh, res.enh, sizeof(jr->enh));
 	strlcpy_m(jr->relay, res.relay, sizeof(jr->relay));
+	jr->result_flags = res.flags;
+	strlcpy_m(jr->tls, res.tls, sizeof(jr->tls));
 	qmgr_reply_text(res.code, res.enh, res.text, jr->reply, sizeof(jr->reply));
 	job->ndone++;
 	return 0;
@@ -208,15 +221,21 @@ static int
 qmgr_agent_done(struct qmgr_agent *a, const struct ipc_frame *f, const char **why)
 {
 	struct qmgr_job *job = a->job;
+	char cached[MOAT_NEXTHOP_MAX + 1];
 	uint64_t id;
 
-	if (qmgr_proto_done(f, &id) != QP_OK)
+	if (qmgr_proto_done(f, &id, cached, sizeof(cached)) != QP_OK)
 		return *why = "malformed-done", -1;
 	if (job == NULL || id != job->id)
 		return *why = "done-for-another-job", -1;
 	if (job->ndone != job->n)
 		return *why = "done-before-every-result", -1;
+	/* The only connection an agent may keep is the one it just used. */
+	if (cached[0] != '\0' && strcmp(cached, job->nexthop) != 0)
+		return *why = "cached-next-hop-not-the-jobs", -1;
 	a->job = NULL;
+	strlcpy_m(a->cached, cached, sizeof(a->cached));
+	qmgr_sched_agent_hop(a, a->cached);
 	qmgr_job_finish(job);
 	qmgr->sched_dirty = 1;
 	return 0;
@@ -241,6 +260,29 @@ qmgr_agent_stop(struct qmgr_agent *a, const struct ipc_frame *f, const char **wh
 	return 0;
 }
 
+/*
+ * UNCACHED: the idle connection of the last DONE is closed.  An agent
+ * that was given a job meanwhile counts against the job's next hop
+ * already (the two messages crossed): nothing changes then.
+ */
+static int
+qmgr_agent_uncached(struct qmgr_agent *a, const struct ipc_frame *f, const char **why)
+{
+	struct ipc_rd r;
+
+	ipc_rd_init(&r, f);
+	if (ipc_rd_end(&r) == -1)
+		return *why = "malformed-uncached", -1;
+	if (a->job != NULL)
+		return 0;
+	if (a->cached[0] == '\0')
+		return *why = "uncached-without-connection", -1;
+	a->cached[0] = '\0';
+	qmgr_sched_agent_hop(a, "");
+	qmgr->sched_dirty = 1;
+	return 0;
+}
+
 /* 0 handled, -1 a violation (why says which). */
 static int
 qmgr_agent_handle(struct qmgr_agent *a, const struct ipc_frame *f, const char **why)
@@ -258,6 +300,8 @@ qmgr_agent_handle(struct qmgr_agent *a, const struct ipc_frame *f, const char **
 		return qmgr_agent_done(a, f, why);
 	case IPC_D2Q_STOP:
 		return qmgr_agent_stop(a, f, why);
+	case IPC_D2Q_UNCACHED:
+		return qmgr_agent_uncached(a, f, why);
 	default:
 		return *why = "unexpected-message", -1;
 	}

@@ -943,6 +943,12 @@ qmgr_control_traffic(struct qmgr_control *c, const char *window,
 	qmgr_control_stat(c, m, "bounced", t->bounced);
 }
 
+static void
+qmgr_control_stat_hop(const char *hop, unsigned int conns, void *arg)
+{
+	qmgr_control_stat(arg, "connections", hop, conns);
+}
+
 /* stats: one row per number (docs/moatctl.md lists them). */
 static void
 qmgr_control_stats(struct qmgr_control *c)
@@ -975,6 +981,12 @@ qmgr_control_stats(struct qmgr_control *c)
 	}
 	if (r == -1)
 		goto dberr;
+	/* Since the queue-manager started: relay jobs, and those that went
+	 * over a connection kept open from the job before. */
+	qmgr_control_stat(c, "delivery", "relay_jobs", (long long)qmgr->jobs_relay);
+	qmgr_control_stat(c, "delivery", "reused_connections",
+	    (long long)qmgr->jobs_reused);
+	qmgr_hops_walk(&qmgr->hops, qmgr_control_stat_hop, c);
 	qmgr_control_pre_end(c);
 	return;
 dberr:

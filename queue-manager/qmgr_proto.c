@@ -18,8 +18,11 @@
 #include "qmgr_proto.h"
 #include "queue_retry.h"
 
-/* The shortest a string field can be on the wire: its u32 length. */
-#define QMGR_PROTO_STR_MIN	4
+/* The shortest a recipient can be on the wire: str mailbox (its u32
+ * length), u32 NOTIFY, str ORCPT. */
+#define QMGR_PROTO_RCPT_MIN	12
+#define QMGR_PROTO_NOTIFY_ALL	(MOAT_NOTIFY_NEVER | MOAT_NOTIFY_SUCCESS | \
+				 MOAT_NOTIFY_FAILURE | MOAT_NOTIFY_DELAY)
 
 /* A HELO name as the session relays it: printable ASCII, no spaces. */
 static int
@@ -29,6 +32,35 @@ qmgr_proto_helo_ok(const char *h)
 		if ((unsigned char)*h <= 0x20 || (unsigned char)*h >= 0x7f)
 			return 0;
 	return 1;
+}
+
+/* DSN texts end up in report header lines: printable ASCII only. */
+static int
+qmgr_proto_printable(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* NOTIFY: known bits, NEVER only alone (RFC 3461 4.1). */
+static int
+qmgr_proto_notify_ok(uint32_t n)
+{
+	return (n & ~(uint32_t)QMGR_PROTO_NOTIFY_ALL) == 0 &&
+	    ((n & MOAT_NOTIFY_NEVER) == 0 || n == MOAT_NOTIFY_NEVER);
+}
+
+/* ORCPT as the session stores it: "" or "rfc822;addr" / "utf-8;addr". */
+static int
+qmgr_proto_orcpt_ok(const char *o)
+{
+	if (o[0] == '\0')
+		return 1;
+	if (strncmp(o, "rfc822;", 7) != 0 && strncmp(o, "utf-8;", 6) != 0)
+		return 0;
+	return strchr(o, ';')[1] != '\0' && qmgr_proto_printable(o);
 }
 
 /* A reply text on one line: the agent should have made it so already. */
@@ -63,7 +95,7 @@ static enum qmgr_proto_err
 qmgr_proto_begin_rcpts(struct ipc_rd *r, struct qmgr_proto_begin *b)
 {
 	char mb[ADDR_MAILBOX_MAX + 1];
-	size_t room = (r->len - r->off) / QMGR_PROTO_STR_MIN;
+	size_t room = (r->len - r->off) / QMGR_PROTO_RCPT_MIN;
 	uint32_t i;
 
 	if (room > b->count)
@@ -73,6 +105,11 @@ qmgr_proto_begin_rcpts(struct ipc_rd *r, struct qmgr_proto_begin *b)
 	for (i = 0; i < b->count; i++) {
 		/* Out of room means out of payload: the get would fail too. */
 		if (i == room || ipc_get_str(r, mb, sizeof(mb)) == -1)
+			return QP_MALFORMED;
+		b->rcpt[i].notify = ipc_get_u32(r);
+		if (ipc_get_str(r, b->rcpt[i].orcpt, sizeof(b->rcpt[i].orcpt)) == -1 ||
+		    !qmgr_proto_notify_ok(b->rcpt[i].notify) ||
+		    !qmgr_proto_orcpt_ok(b->rcpt[i].orcpt))
 			return QP_MALFORMED;
 		if (qmgr_proto_mailbox(mb, b->rcpt[i].canon,
 		    sizeof(b->rcpt[i].canon)) == -1) {
@@ -98,8 +135,11 @@ qmgr_proto_begin(const struct ipc_frame *f, uint32_t max_rcpt,
 	ipc_get_str(&r, sender, sizeof(sender));
 	b->body_type = ipc_get_u32(&r);
 	b->declared = ipc_get_u64(&r);
+	b->dsn_ret = ipc_get_u32(&r);
+	ipc_get_str(&r, b->dsn_envid, sizeof(b->dsn_envid));
 	b->count = ipc_get_u32(&r);
-	if (r.err || b->body_type > MOAT_BODY_8BITMIME || !qmgr_proto_helo_ok(b->helo))
+	if (r.err || b->body_type > MOAT_BODY_8BITMIME || !qmgr_proto_helo_ok(b->helo) ||
+	    b->dsn_ret > MOAT_RET_HDRS || !qmgr_proto_printable(b->dsn_envid))
 		return QP_MALFORMED;
 	if (b->count == 0 || b->count > max_rcpt)
 		return QP_RCPT_COUNT;
@@ -168,8 +208,12 @@ qmgr_proto_result(const struct ipc_frame *f, struct qmgr_proto_result *out)
 	ipc_get_str(&r, out->enh, sizeof(out->enh));
 	ipc_get_str(&r, out->text, sizeof(out->text));
 	ipc_get_str(&r, out->relay, sizeof(out->relay));
+	out->flags = ipc_get_u32(&r);
+	ipc_get_str(&r, out->tls, sizeof(out->tls));
 	if (ipc_rd_end(&r) == -1 || !qmgr_proto_line_ok(out->text) ||
-	    !qmgr_proto_line_ok(out->relay) || !qmgr_proto_line_ok(out->enh))
+	    !qmgr_proto_line_ok(out->relay) || !qmgr_proto_line_ok(out->enh) ||
+	    !qmgr_proto_line_ok(out->tls) ||
+	    (out->flags & ~(uint32_t)(MOAT_RESULT_DSN_PASSED | MOAT_RESULT_FINAL)) != 0)
 		return QP_MALFORMED;
 	if (queue_outcome_of(out->code) == QOUT_INVALID)
 		return QP_BAD_CODE;
@@ -177,11 +221,18 @@ qmgr_proto_result(const struct ipc_frame *f, struct qmgr_proto_result *out)
 }
 
 enum qmgr_proto_err
-qmgr_proto_done(const struct ipc_frame *f, uint64_t *job)
+qmgr_proto_done(const struct ipc_frame *f, uint64_t *job, char *cached,
+    size_t cachedsz)
 {
+	char hop[MOAT_NEXTHOP_MAX + 1];
 	struct ipc_rd r;
 
 	ipc_rd_init(&r, f);
 	*job = ipc_get_u64(&r);
-	return ipc_rd_end(&r) == -1 ? QP_MALFORMED : QP_OK;
+	cached[0] = '\0';
+	if (ipc_get_str(&r, hop, sizeof(hop)) == -1 || ipc_rd_end(&r) == -1 ||
+	    !qmgr_proto_line_ok(hop) || strlen(hop) >= cachedsz)
+		return QP_MALFORMED;
+	memcpy(cached, hop, strlen(hop) + 1);
+	return QP_OK;
 }

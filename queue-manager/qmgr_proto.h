@@ -35,6 +35,7 @@
 #include "util/ipc.h"
 
 #define QMGR_PROTO_ENH_MAX	15	/* "5.1.1" with room to spare */
+#define QMGR_PROTO_TLS_MAX	127	/* "TLSv1.3 TLS_AES_256_GCM_SHA384 verified=yes" */
 
 enum qmgr_proto_err {
 	QP_OK = 0,
@@ -48,6 +49,8 @@ enum qmgr_proto_err {
 struct qmgr_proto_rcpt {
 	char	mailbox[ADDR_MAILBOX_MAX + 1];	/* as the session sent it */
 	char	canon[ADDR_MAILBOX_MAX + 1];	/* as stored: domain lower-cased */
+	uint32_t notify;			/* DSN NOTIFY bits, 0: none */
+	char	orcpt[MOAT_ORCPT_MAX + 1];	/* DSN ORCPT "type;addr", "": none */
 };
 
 /* IPC_S2Q_BEGIN. */
@@ -56,6 +59,8 @@ struct qmgr_proto_begin {
 	char			 sender[ADDR_MAILBOX_MAX + 1];	/* canonical; "" = <> */
 	uint32_t		 body_type;			/* MOAT_BODY_* */
 	uint64_t		 declared;			/* SIZE=, 0: none */
+	uint32_t		 dsn_ret;			/* MOAT_RET_* */
+	char			 dsn_envid[MOAT_ENVID_MAX + 1];	/* "": none */
 	uint32_t		 count;				/* as the session said */
 	uint32_t		 nrcpt;				/* decoded, in rcpt */
 	struct qmgr_proto_rcpt	*rcpt;				/* owned by the struct */
@@ -76,13 +81,18 @@ struct qmgr_proto_result {
 	char		 enh[QMGR_PROTO_ENH_MAX + 1];
 	char		 text[MOAT_TEXT_MAX + 1];
 	char		 relay[MOAT_NEXTHOP_MAX + 1];
+	uint32_t	 flags;		/* MOAT_RESULT_* */
+	char		 tls[QMGR_PROTO_TLS_MAX + 1];	/* "" in clear text */
 };
 
 /*
  * IPC_S2Q_BEGIN with at most max_rcpt recipients.  The checks run in the
- * order the fields come: HELO, sender and body type (QP_MALFORMED), the
+ * order the fields come: HELO, sender, body type and the DSN RET and
+ * ENVID (RET a MOAT_RET_* value, ENVID printable ASCII) (QP_MALFORMED), the
  * count (QP_RCPT_COUNT), the sender's syntax (QP_BAD_SENDER), then each
- * recipient (QP_MALFORMED or QP_BAD_RCPT, with the recipients before it
+ * recipient with its NOTIFY (known bits, NEVER alone) and ORCPT (empty,
+ * or "rfc822;" or "utf-8;" and printable ASCII) (QP_MALFORMED or
+ * QP_BAD_RCPT, with the recipients before it
  * in rcpt[0 .. nrcpt)), then the end of the payload (QP_MALFORMED, all
  * recipients decoded).  rcpt never holds more entries than max_rcpt, nor
  * more than the payload has room for.  Call qmgr_proto_begin_free()
@@ -106,7 +116,10 @@ enum qmgr_proto_err qmgr_proto_fetch(const struct ipc_frame *f,
 /* IPC_D2Q_RESULT: QP_MALFORMED, or QP_BAD_CODE with every field read. */
 enum qmgr_proto_err qmgr_proto_result(const struct ipc_frame *f,
 	    struct qmgr_proto_result *out);
-/* IPC_D2Q_DONE: the job id. */
-enum qmgr_proto_err qmgr_proto_done(const struct ipc_frame *f, uint64_t *job);
+/* IPC_D2Q_DONE: the job id, and the next hop the agent keeps an idle
+ * connection to ("" none; at most MOAT_NEXTHOP_MAX bytes, one line; the
+ * caller checks it is the job's). */
+enum qmgr_proto_err qmgr_proto_done(const struct ipc_frame *f, uint64_t *job,
+	    char *cached, size_t cachedsz);
 
 #endif

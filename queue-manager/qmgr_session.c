@@ -229,7 +229,7 @@ qmgr_session_begin_malformed(struct qmgr_session *s, enum qmgr_proto_err e,
 	}
 }
 
-/* Store the recipients with their routes. */
+/* Store the recipients with their routes and DSN parameters. */
 static int
 qmgr_session_store_rcpts(struct qmgr_session *s, const struct qmgr_proto_begin *b)
 {
@@ -244,14 +244,12 @@ qmgr_session_store_rcpts(struct qmgr_session *s, const struct qmgr_proto_begin *
 		    qr.nexthop, sizeof(qr.nexthop));
 		qr.msg = s->msg.rowid;
 		qr.idx = i;
+		qr.dsn_notify = b->rcpt[i].notify;
+		strlcpy_m(qr.dsn_orcpt, b->rcpt[i].orcpt, sizeof(qr.dsn_orcpt));
 		qr.state = QRCPT_QUEUED;
 		qr.next_attempt = now;
-		if (qr.transport == QTRANSPORT_RELAY && qr.nexthop[0] == '\0') {
-			qr.state = QRCPT_DEFERRED;
-			qr.next_attempt = now + qmgr->limits.min_backoff;
-			strlcpy_m(qr.last_reply, "no relay_host configured",
-			    sizeof(qr.last_reply));
-		}
+		/* No route (cannot happen with a checked configuration): the
+		 * scheduler routes it again when due and defers it there. */
 		if (queue_db_rcpt_add(qmgr->db, &qr) == -1)
 			return -1;
 	}
@@ -296,6 +294,8 @@ qmgr_session_create(struct qmgr_session *s, const struct qmgr_proto_begin *b)
 	strlcpy_m(s->msg.client, s->client, sizeof(s->msg.client));
 	strlcpy_m(s->msg.helo, b->helo, sizeof(s->msg.helo));
 	s->msg.body_type = (int)b->body_type;
+	s->msg.dsn_ret = b->dsn_ret;
+	strlcpy_m(s->msg.dsn_envid, b->dsn_envid, sizeof(s->msg.dsn_envid));
 	if (queue_db_sp_begin(qmgr->db) == -1)
 		goto fail;
 	if (queue_db_msg_create(qmgr->db, &s->msg) == -1 ||
@@ -538,23 +538,12 @@ qmgr_session_read(int fd, short ev, void *arg)
 	}
 }
 
-/* Log an accepted message, and its recipients that start out deferred. */
+/* Log an accepted message. */
 static void
 qmgr_session_log_queued(const struct qmgr_session *s)
 {
-	struct queue_rcpt r;
-	int64_t after = -1;
-
 	log_info("id=%s client=%s from=<%s> size=%" PRIu64 " nrcpt=%u status=queued",
 	    s->msg.qid, s->client, s->msg.sender, s->bytes, s->nrcpt);
-	if (qmgr->relay_host[0] != '\0')
-		return;
-	while (queue_db_rcpt_next(qmgr->db, s->msg.rowid, after, &r) == 1) {
-		after = r.idx;
-		if (r.state == QRCPT_DEFERRED)
-			log_info("id=%s to=<%s> relay=none delay=0.0 attempts=0 "
-			    "status=deferred (%s)", s->msg.qid, r.address, r.last_reply);
-	}
 }
 
 /* After the group commit: answer every session waiting for it. */

@@ -137,13 +137,29 @@ static const char *const queue_db_migrations[] = {
 	"  UPDATE stats_minute SET deferred = deferred + 1 WHERE minute = unixepoch() / 60;"
 	"  UPDATE stats_total SET deferred = deferred + 1;"
 	"END;",
+	/* 2 -> 3: DSN (RFC 3461).  The client's RET and ENVID per message,
+	 * NOTIFY and ORCPT per recipient, and whether the delay warning went
+	 * out; messages_warn finds the unwarned messages past the warning
+	 * age without a scan (null-sender mail is created warned). */
+	"ALTER TABLE messages ADD COLUMN dsn_ret INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE messages ADD COLUMN dsn_envid TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE messages ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE messages SET warned = 1 WHERE sender = '';"
+	"ALTER TABLE recipients ADD COLUMN dsn_notify INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE recipients ADD COLUMN dsn_orcpt TEXT NOT NULL DEFAULT '';"
+	"CREATE INDEX messages_warn ON messages (warned, arrival_us);"
+	/* Due work by next hop (qmgr_sched.c): the oldest due recipient of
+	 * one next hop, and the distinct next hops, each one seek. */
+	"CREATE INDEX recipients_hop ON recipients (transport, state, nexthop,"
+	"  next_attempt);",
 };
 #define QUEUE_DB_NMIGRATIONS \
 	(sizeof(queue_db_migrations) / sizeof(queue_db_migrations[0]))
 
-#define MSG_COLS "id, qid, arrival_us, sender, client, helo, size, body_type, state, held"
+#define MSG_COLS "id, qid, arrival_us, sender, client, helo, size, body_type, state, held, " \
+	"dsn_ret, dsn_envid, warned"
 #define RCPT_COLS "msg, idx, address, transport, nexthop, state, attempts, " \
-	"next_attempt, last_reply, last_relay"
+	"next_attempt, last_reply, last_relay, dsn_notify, dsn_orcpt"
 #define WAITING "state IN ('queued', 'deferred')"
 #define PENDING "state IN ('queued', 'deferred', 'active')"
 /* Recipients to a paused destination wait; moat_domain() is ours. */
@@ -171,6 +187,8 @@ enum queue_stmt {
 	ST_AUDIT_INSERT, ST_AUDIT_NEXT,
 	ST_STATS_STATES, ST_STATS_WINDOW, ST_STATS_TOTAL, ST_TOP_DEST, ST_TOP_REASON,
 	ST_SHAPE,
+	ST_SCAN_QUEUED, ST_SCAN_DEFERRED, ST_DUE_HOP, ST_HOP_NEXT, ST_DUE_RCPT_HOP,
+	ST_WARN_NEXT, ST_MSG_SET_WARNED, ST_WARN_FIRST,
 	ST_COUNT
 };
 
@@ -183,7 +201,8 @@ static const char *const queue_db_sql[ST_COUNT] = {
 	[ST_SP_ROLLBACK] = "ROLLBACK TO unit",
 	[ST_MSG_QID_USED] = "SELECT 1 FROM messages WHERE qid = ?1",
 	[ST_MSG_INSERT] = "INSERT INTO messages (qid, arrival_us, sender, client,"
-	    " helo, size, body_type, state) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 'incoming')",
+	    " helo, size, body_type, state, dsn_ret, dsn_envid, warned)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 'incoming', ?7, ?8, ?9)",
 	[ST_MSG_SET_QUEUED] = "UPDATE messages SET state = 'queued', size = ?2"
 	    " WHERE id = ?1 AND state = 'incoming'",
 	[ST_MSG_DELETE] = "DELETE FROM messages WHERE id = ?1",
@@ -192,7 +211,7 @@ static const char *const queue_db_sql[ST_COUNT] = {
 	[ST_MSG_PENDING] = "SELECT count(*) FROM recipients WHERE msg = ?1"
 	    " AND state IN ('queued', 'deferred', 'active')",
 	[ST_RCPT_INSERT] = "INSERT INTO recipients (" RCPT_COLS ")"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[ST_RCPT_GET] = "SELECT " RCPT_COLS " FROM recipients WHERE msg = ?1 AND idx = ?2",
 	[ST_RCPT_NEXT] = "SELECT " RCPT_COLS " FROM recipients WHERE msg = ?1"
 	    " AND idx > ?2 ORDER BY idx LIMIT 1",
@@ -272,6 +291,35 @@ static const char *const queue_db_sql[ST_COUNT] = {
 	[ST_SHAPE] = "SELECT DISTINCT r.msg, moat_domain(r.address), m.arrival_us"
 	    " FROM recipients r JOIN messages m ON m.id = r.msg"
 	    " WHERE m.state = 'queued' AND r." PENDING,
+	/* Due work per next hop (docs/queue.md, "Next hops and concurrency").
+	 * The scans step through one state each (two cursors merged by
+	 * queue_db_scan_next), in due order from recipients_due. */
+#define DUE_SCAN "SELECT r.msg, r.nexthop, r.next_attempt FROM recipients r" \
+	" JOIN messages m ON m.id = r.msg WHERE r.transport = ?1 AND r.state = ?2" \
+	" AND r.next_attempt <= ?3 AND m.state = 'queued' AND m.held = 0" \
+	" AND " NOT_PAUSED("r.address") " ORDER BY r.next_attempt"
+	[ST_SCAN_QUEUED] = DUE_SCAN,
+	[ST_SCAN_DEFERRED] = DUE_SCAN,
+	/* The oldest due recipient of one next hop (recipients_hop). */
+	[ST_DUE_HOP] = "SELECT r.msg, r.next_attempt FROM recipients r"
+	    " JOIN messages m ON m.id = r.msg WHERE r.transport = ?1 AND r.state = ?2"
+	    " AND r.nexthop = ?3 AND r.next_attempt <= ?4 AND m.state = 'queued'"
+	    " AND m.held = 0 AND " NOT_PAUSED("r.address") " ORDER BY r.next_attempt LIMIT 1",
+	/* The next distinct next hop: one seek in recipients_hop each. */
+	[ST_HOP_NEXT] = "SELECT nexthop FROM recipients WHERE transport = ?1"
+	    " AND state = ?2 AND nexthop > ?3 ORDER BY nexthop LIMIT 1",
+	[ST_DUE_RCPT_HOP] = "SELECT " RCPT_COLS " FROM recipients WHERE msg = ?1"
+	    " AND transport = ?2 AND nexthop = ?3 AND " WAITING " AND next_attempt <= ?4"
+	    " AND idx > ?5 AND " NOT_PAUSED("address") " ORDER BY idx LIMIT 1",
+	/* Delay warnings: the next unwarned queued message that arrived
+	 * before ?2 (µs), in arrival order (messages_warn). */
+	[ST_WARN_NEXT] = "SELECT " MSG_COLS " FROM messages WHERE warned = 0"
+	    " AND arrival_us <= ?2 AND (arrival_us > ?3 OR (arrival_us = ?3 AND id > ?1))"
+	    " AND state = 'queued' ORDER BY arrival_us, id LIMIT 1",
+	[ST_MSG_SET_WARNED] = "UPDATE messages SET warned = 1 WHERE id = ?1",
+	/* The oldest unwarned arrival after ?1: one seek in messages_warn. */
+	[ST_WARN_FIRST] = "SELECT min(arrival_us) FROM messages WHERE warned = 0"
+	    " AND arrival_us > ?1",
 };
 
 struct queue_db {
@@ -765,6 +813,10 @@ queue_db_msg_create(struct queue_db *db, struct queue_msg *m)
 	sqlite3_bind_text(st, 4, m->client, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, m->helo, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 6, m->body_type);
+	sqlite3_bind_int64(st, 7, m->dsn_ret);
+	sqlite3_bind_text(st, 8, m->dsn_envid, -1, SQLITE_STATIC);
+	/* Mail from <> gets no warning: created as warned. */
+	sqlite3_bind_int(st, 9, m->warned || m->sender[0] == '\0');
 	if (queue_db_run(db, st, "insert message") == -1)
 		return -1;
 	m->rowid = sqlite3_last_insert_rowid(db->h);
@@ -824,6 +876,9 @@ queue_db_msg_read(struct queue_db *db, sqlite3_stmt *st, struct queue_msg *m)
 	s = queue_db_word(msg_state_names, 2, sqlite3_column_text(st, 8));
 	m->state = s == QMSG_QUEUED ? QMSG_QUEUED : QMSG_INCOMING;
 	m->held = sqlite3_column_int(st, 9) != 0;
+	m->dsn_ret = (uint32_t)sqlite3_column_int64(st, 10);
+	queue_db_col_text(st, 11, m->dsn_envid, sizeof(m->dsn_envid));
+	m->warned = sqlite3_column_int(st, 12) != 0;
 	sqlite3_reset(st);
 	return 1;
 }
@@ -860,6 +915,45 @@ queue_db_msg_pending(struct queue_db *db, int64_t rowid, uint32_t *n)
 }
 
 int
+queue_db_warn_next(struct queue_db *db, int64_t before_us, int64_t after_us,
+    int64_t after_id, struct queue_msg *m)
+{
+	sqlite3_stmt *st = queue_db_stmt(db, ST_WARN_NEXT);
+
+	sqlite3_bind_int64(st, 1, after_id);
+	sqlite3_bind_int64(st, 2, before_us);
+	sqlite3_bind_int64(st, 3, after_us);
+	return queue_db_msg_read(db, st, m);
+}
+
+int
+queue_db_warn_first(struct queue_db *db, int64_t after_us, int64_t *first_us)
+{
+	sqlite3_stmt *st = queue_db_stmt(db, ST_WARN_FIRST);
+	int r;
+
+	sqlite3_bind_int64(st, 1, after_us);
+	if ((r = queue_db_row(db, st, "first unwarned")) != 1)
+		return r;
+	r = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : 1;
+	*first_us = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return r;
+}
+
+int
+queue_db_msg_set_warned(struct queue_db *db, int64_t rowid)
+{
+	sqlite3_stmt *st;
+
+	if (queue_db_write_begin(db) == -1)
+		return -1;
+	st = queue_db_stmt(db, ST_MSG_SET_WARNED);
+	sqlite3_bind_int64(st, 1, rowid);
+	return queue_db_run(db, st, "message warned");
+}
+
+int
 queue_db_rcpt_add(struct queue_db *db, const struct queue_rcpt *r)
 {
 	sqlite3_stmt *st;
@@ -877,6 +971,8 @@ queue_db_rcpt_add(struct queue_db *db, const struct queue_rcpt *r)
 	sqlite3_bind_int64(st, 8, r->next_attempt);
 	sqlite3_bind_text(st, 9, r->last_reply, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 10, r->last_relay, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 11, r->dsn_notify);
+	sqlite3_bind_text(st, 12, r->dsn_orcpt, -1, SQLITE_STATIC);
 	return queue_db_run(db, st, "insert recipient");
 }
 
@@ -900,6 +996,8 @@ queue_db_rcpt_read(struct queue_db *db, sqlite3_stmt *st, struct queue_rcpt *r)
 	r->next_attempt = sqlite3_column_int64(st, 7);
 	queue_db_col_text(st, 8, r->last_reply, sizeof(r->last_reply));
 	queue_db_col_text(st, 9, r->last_relay, sizeof(r->last_relay));
+	r->dsn_notify = (uint32_t)sqlite3_column_int64(st, 10);
+	queue_db_col_text(st, 11, r->dsn_orcpt, sizeof(r->dsn_orcpt));
 	sqlite3_reset(st);
 	return 1;
 }
@@ -1045,6 +1143,175 @@ queue_db_next_due(struct queue_db *db, int64_t after, int64_t *when)
 		}
 	}
 	return found;
+}
+
+/* Position one scan cursor on its next row. */
+static int
+queue_db_scan_step(struct queue_db *db, struct queue_scan *sc, int i)
+{
+	sqlite3_stmt *st = db->st[i == 0 ? ST_SCAN_QUEUED : ST_SCAN_DEFERRED];
+	int r;
+
+	if ((r = queue_db_row(db, st, "due scan")) == 1)
+		sc->when[i] = sqlite3_column_int64(st, 2);
+	sc->have[i] = r == 1;
+	return r;
+}
+
+int
+queue_db_scan_begin(struct queue_db *db, struct queue_scan *sc,
+    enum queue_transport t, int64_t now)
+{
+	static const enum queue_rcpt_state ss[2] = { QRCPT_QUEUED, QRCPT_DEFERRED };
+	sqlite3_stmt *st;
+	int i;
+
+	memset(sc, 0, sizeof(*sc));
+	for (i = 0; i < 2; i++) {
+		st = queue_db_stmt(db, i == 0 ? ST_SCAN_QUEUED : ST_SCAN_DEFERRED);
+		sqlite3_bind_text(st, 1, queue_transport_name(t), -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, queue_rcpt_state_name(ss[i]), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, now);
+		if (queue_db_scan_step(db, sc, i) == -1) {
+			queue_db_scan_end(db, sc);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+queue_db_scan_next(struct queue_db *db, struct queue_scan *sc, int64_t *msg,
+    char *hop, size_t hopsz)
+{
+	sqlite3_stmt *st;
+	int i;
+
+	if (!sc->have[0] && !sc->have[1])
+		return 0;
+	i = !sc->have[0] || (sc->have[1] && sc->when[1] < sc->when[0]);
+	st = db->st[i == 0 ? ST_SCAN_QUEUED : ST_SCAN_DEFERRED];
+	*msg = sqlite3_column_int64(st, 0);
+	queue_db_col_text(st, 1, hop, hopsz);
+	return queue_db_scan_step(db, sc, i) == -1 ? -1 : 1;
+}
+
+void
+queue_db_scan_end(struct queue_db *db, struct queue_scan *sc)
+{
+	sqlite3_reset(db->st[ST_SCAN_QUEUED]);
+	sqlite3_reset(db->st[ST_SCAN_DEFERRED]);
+	sc->have[0] = sc->have[1] = 0;
+}
+
+int
+queue_db_due_hop(struct queue_db *db, enum queue_transport t, const char *hop,
+    int64_t now, int64_t *msg, int64_t *when)
+{
+	static const enum queue_rcpt_state ss[2] = { QRCPT_QUEUED, QRCPT_DEFERRED };
+	sqlite3_stmt *st;
+	int found = 0, r, i;
+
+	for (i = 0; i < 2; i++) {
+		st = queue_db_stmt(db, ST_DUE_HOP);
+		sqlite3_bind_text(st, 1, queue_transport_name(t), -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, queue_rcpt_state_name(ss[i]), -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, hop, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, now);
+		if ((r = queue_db_row(db, st, "due next hop")) == -1)
+			return -1;
+		if (r == 1 && (!found || sqlite3_column_int64(st, 1) < *when)) {
+			*msg = sqlite3_column_int64(st, 0);
+			*when = sqlite3_column_int64(st, 1);
+			found = 1;
+		}
+		sqlite3_reset(st);
+	}
+	return found;
+}
+
+int
+queue_db_hop_next(struct queue_db *db, enum queue_transport t, const char *after,
+    char *hop, size_t hopsz)
+{
+	static const enum queue_rcpt_state ss[2] = { QRCPT_QUEUED, QRCPT_DEFERRED };
+	char got[QUEUE_NEXTHOP_MAX + 1];
+	sqlite3_stmt *st;
+	int found = 0, r, i;
+
+	for (i = 0; i < 2; i++) {
+		st = queue_db_stmt(db, ST_HOP_NEXT);
+		sqlite3_bind_text(st, 1, queue_transport_name(t), -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, queue_rcpt_state_name(ss[i]), -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, after, -1, SQLITE_STATIC);
+		if ((r = queue_db_row(db, st, "next hop")) == -1)
+			return -1;
+		if (r == 1) {
+			queue_db_col_text(st, 0, got, sizeof(got));
+			if (!found || strcmp(got, hop) < 0)
+				strlcpy_m(hop, got, hopsz);
+			found = 1;
+		}
+		sqlite3_reset(st);
+	}
+	return found;
+}
+
+int
+queue_db_due_rcpt_hop(struct queue_db *db, int64_t msg, enum queue_transport t,
+    const char *hop, int64_t now, int64_t after, struct queue_rcpt *r)
+{
+	sqlite3_stmt *st = queue_db_stmt(db, ST_DUE_RCPT_HOP);
+
+	sqlite3_bind_int64(st, 1, msg);
+	sqlite3_bind_text(st, 2, queue_transport_name(t), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, hop, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int64(st, 5, after);
+	return queue_db_rcpt_read(db, st, r);
+}
+
+/*
+ * The query plans of the scheduler's statements, one "name: detail" line
+ * each, for the unit test that keeps them index searches (no SCAN of a
+ * table, no temporary B-tree for a sort).
+ */
+int
+queue_db_sched_plan(struct queue_db *db, struct buf *out)
+{
+	static const struct { enum queue_stmt id; const char *name; } st[] = {
+		{ ST_DUE_MSG, "due_msg" }, { ST_DUE_RCPT, "due_rcpt" },
+		{ ST_NEXT_DUE, "next_due" }, { ST_SCAN_QUEUED, "scan" },
+		{ ST_DUE_HOP, "due_hop" }, { ST_HOP_NEXT, "hop_next" },
+		{ ST_DUE_RCPT_HOP, "due_rcpt_hop" },
+	};
+	sqlite3_stmt *ex;
+	const unsigned char *d;
+	char *sql;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+		sql = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sqlite3_sql(db->st[st[i].id]));
+		if (sql == NULL)
+			return -1;
+		rc = sqlite3_prepare_v2(db->h, sql, -1, &ex, NULL);
+		sqlite3_free(sql);
+		if (rc != SQLITE_OK)
+			return queue_db_fail(db, "explain");
+		while ((rc = sqlite3_step(ex)) == SQLITE_ROW) {
+			d = sqlite3_column_text(ex, 3);
+			if (buf_printf(out, "%s: %s\n", st[i].name,
+			    d != NULL ? (const char *)d : "") == -1) {
+				sqlite3_finalize(ex);
+				return -1;
+			}
+		}
+		sqlite3_finalize(ex);
+		if (rc != SQLITE_DONE)
+			return queue_db_fail(db, "explain");
+	}
+	return 0;
 }
 
 int

@@ -24,7 +24,7 @@
 #include "ipc_types.h"
 #include "util/buf.h"
 
-#define QUEUE_DB_SCHEMA_VERSION	2
+#define QUEUE_DB_SCHEMA_VERSION	3
 #define QUEUE_ID_LEN		16	/* upper-case hex digits */
 
 enum queue_msg_state {
@@ -148,6 +148,16 @@ int	queue_db_msg_get(struct queue_db *db, int64_t rowid, struct queue_msg *m);
 int	queue_db_msg_find(struct queue_db *db, const char *qid, struct queue_msg *m);
 /* Recipients that are neither sent nor bounced. */
 int	queue_db_msg_pending(struct queue_db *db, int64_t rowid, uint32_t *n);
+/*
+ * Delay warnings: the first queued message not yet warned that arrived
+ * at or before before_us and after (after_us, after_id) in (arrival, id)
+ * order; 1, 0 none, -1 error.  Null-sender mail is stored warned.
+ */
+int	queue_db_warn_next(struct queue_db *db, int64_t before_us, int64_t after_us,
+	    int64_t after_id, struct queue_msg *m);
+int	queue_db_msg_set_warned(struct queue_db *db, int64_t rowid);
+/* The earliest arrival after after_us of an unwarned message; 1, 0, -1. */
+int	queue_db_warn_first(struct queue_db *db, int64_t after_us, int64_t *first_us);
 
 /* Recipients. */
 int	queue_db_rcpt_add(struct queue_db *db, const struct queue_rcpt *r);
@@ -179,6 +189,34 @@ int	queue_db_due_rcpt(struct queue_db *db, int64_t msg, enum queue_transport t,
  * (a recipient of a message still incoming may count: waking early is
  * harmless); 1, 0 none, -1. */
 int	queue_db_next_due(struct queue_db *db, int64_t after, int64_t *when);
+
+/*
+ * Due work by next hop (relay).  A scan hands over the due recipients of
+ * transport t as (message, stored next hop) pairs, oldest first; end it
+ * before any other use of the database.  queue_db_due_hop() is the
+ * oldest due recipient of one next hop; queue_db_hop_next() the first
+ * next hop after "after" ("" for the first) among waiting recipients
+ * (due or not); queue_db_due_rcpt_hop() the next due recipient of msg
+ * stored with next hop hop, after index "after".  1, 0 none, -1 error.
+ */
+struct queue_scan {
+	int		 have[2];	/* queued, deferred: a row is ready */
+	int64_t		 when[2];
+};
+int	queue_db_scan_begin(struct queue_db *db, struct queue_scan *sc,
+	    enum queue_transport t, int64_t now);
+int	queue_db_scan_next(struct queue_db *db, struct queue_scan *sc, int64_t *msg,
+	    char *hop, size_t hopsz);
+void	queue_db_scan_end(struct queue_db *db, struct queue_scan *sc);
+int	queue_db_due_hop(struct queue_db *db, enum queue_transport t, const char *hop,
+	    int64_t now, int64_t *msg, int64_t *when);
+int	queue_db_hop_next(struct queue_db *db, enum queue_transport t, const char *after,
+	    char *hop, size_t hopsz);
+int	queue_db_due_rcpt_hop(struct queue_db *db, int64_t msg, enum queue_transport t,
+	    const char *hop, int64_t now, int64_t after, struct queue_rcpt *r);
+/* The query plans of the scheduling statements, "name: detail" lines
+ * appended to out (for tests: every one must be an index search). */
+int	queue_db_sched_plan(struct queue_db *db, struct buf *out);
 
 /* Body chunks. */
 int	queue_db_chunk_add(struct queue_db *db, int64_t msg, uint32_t seq,

@@ -70,6 +70,14 @@ smtpd_sandbox_apply(char *err, size_t errlen)
 		SB_ALLOW(gettid),
 		SB_ALLOW_ARG_MASK(tgkill, 0, 0xffffffffu, (scmp_datum_t)getpid()),
 
+		/*
+		 * TLS: OpenSSL's random generator reseeds from the kernel
+		 * during handshakes (seeded first before the filter, in
+		 * smtpd_session.c).  Signing goes to the keyholder over the
+		 * SEQPACKET channel with sendmsg/recvmsg and poll, above.
+		 */
+		SB_ALLOW(getrandom),
+
 		SB_ALLOW(exit_group),
 	};
 

@@ -1,5 +1,6 @@
 /*
- * smtp_cmd.c: parse one SMTP command line (RFC 5321 4.1, RFC 1652, RFC 1870).
+ * smtp_cmd.c: parse one SMTP command line (RFC 5321 4.1, RFC 1652, RFC 1870,
+ * RFC 3461).
  *
  * Strict where strictness protects the queue (addresses, parameters,
  * control bytes), tolerant where real clients are known to differ: verbs
@@ -14,6 +15,7 @@
 
 #include "ipc_types.h"
 #include "smtp_cmd.h"
+#include "util/xmalloc.h"
 
 enum smtp_argmode {
 	SMTP_ARG_NONE,		/* nothing may follow the verb */
@@ -41,7 +43,7 @@ static const struct smtp_verb_info {
 	{ "QUIT",	SMTP_VERB_QUIT,	1, SMTP_ARG_NONE,	"QUIT" },
 	{ "HELP",	SMTP_VERB_HELP,	1, SMTP_ARG_OPTIONAL,	"HELP" },
 	{ "VRFY",	SMTP_VERB_VRFY,	1, SMTP_ARG_REQUIRED,	"VRFY address" },
-	{ "STARTTLS",	SMTP_VERB_STARTTLS, 0, SMTP_ARG_NONE,	NULL },
+	{ "STARTTLS",	SMTP_VERB_STARTTLS, 1, SMTP_ARG_NONE,	"STARTTLS" },
 	{ "AUTH",	SMTP_VERB_AUTH,	0, SMTP_ARG_NONE,	NULL },
 	{ "BDAT",	SMTP_VERB_BDAT,	0, SMTP_ARG_NONE,	NULL },
 	{ "ETRN",	SMTP_VERB_ETRN,	0, SMTP_ARG_NONE,	NULL },
@@ -172,6 +174,159 @@ smtp_cmd_param_body(struct smtp_cmd *cmd, const char *v, size_t n)
 }
 
 /*
+ * xtext (RFC 3461 4): "+" and two upper-case hex digits stand for one
+ * byte; any other byte must be printable ASCII other than "+" and "=".
+ * What it decodes to must be printable ASCII too, since it ends up in
+ * the header lines of a delivery report.  -1 on bad syntax or when the
+ * result does not fit in dstsz (NUL included).
+ */
+static int
+smtp_cmd_xtext(const char *v, size_t n, char *dst, size_t dstsz)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *hi, *lo;
+	size_t i, o = 0;
+	unsigned char c;
+
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)v[i];
+		if (c == '+') {
+			if (n - i < 3 || v[i + 1] == '\0' || v[i + 2] == '\0' ||
+			    (hi = strchr(hex, v[i + 1])) == NULL ||
+			    (lo = strchr(hex, v[i + 2])) == NULL)
+				return -1;
+			c = (unsigned char)(((hi - hex) << 4) | (lo - hex));
+			i += 2;
+		} else if (c < 33 || c > 126 || c == '=')
+			return -1;
+		if (c < 0x20 || c > 0x7e || o + 1 >= dstsz)
+			return -1;
+		dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+	return 0;
+}
+
+/* RET=FULL or RET=HDRS (RFC 3461 4.3). */
+static enum smtp_cmd_err
+smtp_cmd_param_ret(struct smtp_cmd *cmd, const char *v, size_t n)
+{
+	if (cmd->dsn_ret != MOAT_RET_NONE)
+		return SMTP_CMD_ERR_PARAM_DUP;
+	if (n == 4 && strncasecmp(v, "FULL", 4) == 0)
+		cmd->dsn_ret = MOAT_RET_FULL;
+	else if (n == 4 && strncasecmp(v, "HDRS", 4) == 0)
+		cmd->dsn_ret = MOAT_RET_HDRS;
+	else
+		return SMTP_CMD_ERR_PARAM_SYNTAX;
+	return SMTP_CMD_OK;
+}
+
+/* ENVID=xtext, at most MOAT_ENVID_MAX bytes once decoded (RFC 3461 4.4). */
+static enum smtp_cmd_err
+smtp_cmd_param_envid(struct smtp_cmd *cmd, const char *v, size_t n)
+{
+	if (cmd->has_envid)
+		return SMTP_CMD_ERR_PARAM_DUP;
+	if (smtp_cmd_xtext(v, n, cmd->dsn_envid, sizeof(cmd->dsn_envid)) == -1 ||
+	    cmd->dsn_envid[0] == '\0')
+		return SMTP_CMD_ERR_PARAM_SYNTAX;
+	cmd->has_envid = 1;
+	return SMTP_CMD_OK;
+}
+
+/* NOTIFY=NEVER, or a list of SUCCESS, FAILURE, DELAY, each once (4.1). */
+static enum smtp_cmd_err
+smtp_cmd_param_notify(struct smtp_cmd *cmd, const char *v, size_t n)
+{
+	static const struct { const char *w; uint32_t bit; } words[] = {
+		{ "NEVER", MOAT_NOTIFY_NEVER }, { "SUCCESS", MOAT_NOTIFY_SUCCESS },
+		{ "FAILURE", MOAT_NOTIFY_FAILURE }, { "DELAY", MOAT_NOTIFY_DELAY },
+	};
+	uint32_t bits = 0, bit;
+	size_t i = 0, start, k;
+
+	if (cmd->dsn_notify != 0)
+		return SMTP_CMD_ERR_PARAM_DUP;
+	while (i <= n) {
+		for (start = i; i < n && v[i] != ','; i++)
+			;
+		bit = 0;
+		for (k = 0; k < sizeof(words) / sizeof(words[0]); k++)
+			if (strlen(words[k].w) == i - start &&
+			    strncasecmp(v + start, words[k].w, i - start) == 0)
+				bit = words[k].bit;
+		if (bit == 0 || (bits & bit) != 0)
+			return SMTP_CMD_ERR_PARAM_SYNTAX;
+		bits |= bit;
+		i++;	/* past the comma, or past the end */
+	}
+	if ((bits & MOAT_NOTIFY_NEVER) != 0 && bits != MOAT_NOTIFY_NEVER)
+		return SMTP_CMD_ERR_PARAM_SYNTAX;
+	cmd->dsn_notify = bits;
+	return SMTP_CMD_OK;
+}
+
+/*
+ * ORCPT=addr-type;xtext (RFC 3461 4.2), addr-type rfc822 or utf-8
+ * (RFC 6533), kept as "type;address" with the type in lower case and
+ * the address decoded.
+ */
+static enum smtp_cmd_err
+smtp_cmd_param_orcpt(struct smtp_cmd *cmd, const char *v, size_t n)
+{
+	const char *semi = memchr(v, ';', n);
+	size_t tlen, off;
+
+	if (cmd->has_orcpt)
+		return SMTP_CMD_ERR_PARAM_DUP;
+	if (semi == NULL)
+		return SMTP_CMD_ERR_PARAM_SYNTAX;
+	tlen = (size_t)(semi - v);
+	if (tlen == 6 && strncasecmp(v, "rfc822", 6) == 0)
+		off = strlcpy_m(cmd->dsn_orcpt, "rfc822;", sizeof(cmd->dsn_orcpt));
+	else if (tlen == 5 && strncasecmp(v, "utf-8", 5) == 0)
+		off = strlcpy_m(cmd->dsn_orcpt, "utf-8;", sizeof(cmd->dsn_orcpt));
+	else
+		return SMTP_CMD_ERR_PARAM_SYNTAX;
+	if (smtp_cmd_xtext(semi + 1, n - tlen - 1, cmd->dsn_orcpt + off,
+	    sizeof(cmd->dsn_orcpt) - off) == -1 || cmd->dsn_orcpt[off] == '\0') {
+		cmd->dsn_orcpt[0] = '\0';
+		return SMTP_CMD_ERR_PARAM_SYNTAX;
+	}
+	cmd->has_orcpt = 1;
+	return SMTP_CMD_OK;
+}
+
+/* The parameters each verb knows; the rest are answered 555. */
+static enum smtp_cmd_err
+smtp_cmd_param_dispatch(struct smtp_cmd *cmd, const char *k, size_t klen,
+    const char *v, size_t vlen)
+{
+	static const struct {
+		enum smtp_verb	 verb;
+		const char	*name;
+		enum smtp_cmd_err (*fn)(struct smtp_cmd *, const char *, size_t);
+	} params[] = {
+		{ SMTP_VERB_MAIL, "SIZE", smtp_cmd_param_size },
+		{ SMTP_VERB_MAIL, "BODY", smtp_cmd_param_body },
+		{ SMTP_VERB_MAIL, "RET", smtp_cmd_param_ret },
+		{ SMTP_VERB_MAIL, "ENVID", smtp_cmd_param_envid },
+		{ SMTP_VERB_RCPT, "NOTIFY", smtp_cmd_param_notify },
+		{ SMTP_VERB_RCPT, "ORCPT", smtp_cmd_param_orcpt },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+		if (params[i].verb != cmd->verb || strlen(params[i].name) != klen ||
+		    strncasecmp(params[i].name, k, klen) != 0)
+			continue;
+		return v == NULL ? SMTP_CMD_ERR_PARAM_SYNTAX : params[i].fn(cmd, v, vlen);
+	}
+	return SMTP_CMD_ERR_PARAM_UNSUPPORTED;
+}
+
+/*
  * One esmtp-param (RFC 5321 4.1.2): esmtp-keyword ["=" esmtp-value],
  * keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-"),
  * value = 1*(%d33-60 / %d62-126).
@@ -195,15 +350,7 @@ smtp_cmd_param(struct smtp_cmd *cmd, const char *p, size_t n)
 	for (i = 0; i < vlen; i++)
 		if ((unsigned char)v[i] < 33 || (unsigned char)v[i] > 126 || v[i] == '=')
 			return SMTP_CMD_ERR_PARAM_SYNTAX;
-	if (cmd->verb != SMTP_VERB_MAIL)
-		return SMTP_CMD_ERR_PARAM_UNSUPPORTED;
-	if (klen == 4 && strncasecmp(p, "SIZE", 4) == 0)
-		return v == NULL ? SMTP_CMD_ERR_PARAM_SYNTAX :
-		    smtp_cmd_param_size(cmd, v, vlen);
-	if (klen == 4 && strncasecmp(p, "BODY", 4) == 0)
-		return v == NULL ? SMTP_CMD_ERR_PARAM_SYNTAX :
-		    smtp_cmd_param_body(cmd, v, vlen);
-	return SMTP_CMD_ERR_PARAM_UNSUPPORTED;
+	return smtp_cmd_param_dispatch(cmd, p, klen, v, vlen);
 }
 
 /* The parameters after the path: words separated by spaces. */

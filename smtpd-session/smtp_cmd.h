@@ -4,9 +4,10 @@
  * Pure: one command line in (without its CR LF, which the session has
  * already checked and removed), one struct smtp_cmd out.  The parser
  * knows every verb moat implements and the ones it knows but refuses
- * (STARTTLS, AUTH, BDAT, ...), checks each verb's argument, parses the
+ * (AUTH, BDAT, ...), checks each verb's argument, parses the
  * paths of MAIL and RCPT with common/mail/addr.h and the ESMTP
- * parameters after them.  It does not know the session's state: the
+ * parameters after them (SIZE, BODY; the DSN ones of RFC 3461: RET and
+ * ENVID on MAIL, NOTIFY and ORCPT on RCPT, with strict xtext decoding).  It does not know the session's state: the
  * session first asks whether the verb may run now and only then looks
  * at cmd->err, so that "MAIL" before HELO says "send HELO first" whatever
  * its argument.
@@ -17,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ipc_types.h"
 #include "mail/addr.h"
 
 enum smtp_verb {
@@ -31,8 +33,8 @@ enum smtp_verb {
 	SMTP_VERB_QUIT,
 	SMTP_VERB_HELP,
 	SMTP_VERB_VRFY,
-	/* Known, not implemented: answered 502. */
 	SMTP_VERB_STARTTLS,
+	/* Known, not implemented: answered 502. */
 	SMTP_VERB_AUTH,
 	SMTP_VERB_BDAT,
 	SMTP_VERB_ETRN,
@@ -76,6 +78,13 @@ struct smtp_cmd {
 	int		 has_size;
 	uint64_t	 size;		/* SIZE= */
 	int		 body;		/* MOAT_BODY_* or SMTP_BODY_NONE */
+	/* DSN parameters (RFC 3461), xtext decoded. */
+	uint32_t	 dsn_ret;	/* MAIL RET=: MOAT_RET_*, NONE if absent */
+	int		 has_envid;
+	char		 dsn_envid[MOAT_ENVID_MAX + 1];	/* MAIL ENVID= */
+	uint32_t	 dsn_notify;	/* RCPT NOTIFY=: MOAT_NOTIFY_* bits, 0 absent */
+	int		 has_orcpt;
+	char		 dsn_orcpt[MOAT_ORCPT_MAX + 1];	/* RCPT ORCPT=: "rfc822;addr" */
 };
 
 /* Parse one command line of len bytes.  Returns cmd->err. */

@@ -188,11 +188,14 @@ smtp_queue_wait(struct smtp_session *s, uint32_t ok_type)
 	return smtp_queue_recv(s, ok_type);
 }
 
-/* IPC_S2Q_BEGIN with the envelope; the answer brings the queue id. */
+/* IPC_S2Q_BEGIN with the envelope and its DSN parameters; the answer
+ * brings the queue id. */
 enum smtp_queue_answer
 smtp_queue_begin(struct smtp_session *s)
 {
 	enum smtp_queue_answer a;
+	const char *orcpt;
+	uint32_t notify;
 	struct ipc_wr w;
 	int bad = 0;
 	size_t i;
@@ -204,9 +207,15 @@ smtp_queue_begin(struct smtp_session *s)
 	bad |= ipc_put_str(&w, s->sender);
 	bad |= ipc_put_u32(&w, (uint32_t)s->body);
 	bad |= ipc_put_u64(&w, s->size_declared);
+	bad |= ipc_put_u32(&w, s->dsn_ret);
+	bad |= ipc_put_str(&w, s->dsn_envid);
 	bad |= ipc_put_u32(&w, (uint32_t)s->nrcpt);
-	for (i = 0; i < s->nrcpt; i++)
+	for (i = 0; i < s->nrcpt; i++) {
+		smtp_session_rcpt_dsn(s, i, &notify, &orcpt);
 		bad |= ipc_put_str(&w, s->rcpts[i]);
+		bad |= ipc_put_u32(&w, notify);
+		bad |= ipc_put_str(&w, orcpt);
+	}
 	if (smtp_queue_send(s, &w, bad != 0) == -1)
 		return SMTP_QUEUE_ANSWER_BROKEN;
 	a = smtp_queue_wait(s, IPC_Q2S_BEGIN_OK);

@@ -46,7 +46,8 @@
 #define SMTP_OUT_CAP		(64 * 1024)
 #define SMTP_REPLY_MAX		(MOAT_TEXT_MAX + 64)
 /* What IPC_S2Q_BEGIN carries besides the recipients, at most. */
-#define SMTP_BEGIN_FIXED	(4 + MOAT_HELO_MAX + 4 + ADDR_MAILBOX_MAX + 4 + 8 + 4)
+#define SMTP_BEGIN_FIXED	(4 + MOAT_HELO_MAX + 4 + ADDR_MAILBOX_MAX + 4 + 8 + \
+				 4 + 4 + MOAT_ENVID_MAX + 4)
 #define SMTP_RCPT_BYTES_MAX	(IPC_MAX_PAYLOAD - SMTP_BEGIN_FIXED)
 
 enum smtp_wait {
@@ -116,6 +117,8 @@ static void	smtp_proceed_noop(struct smtp_session *, const struct smtp_cmd *);
 static void	smtp_proceed_quit(struct smtp_session *, const struct smtp_cmd *);
 static void	smtp_proceed_help(struct smtp_session *, const struct smtp_cmd *);
 static void	smtp_proceed_vrfy(struct smtp_session *, const struct smtp_cmd *);
+static int	smtp_check_starttls(struct smtp_session *, const struct smtp_cmd *);
+static void	smtp_proceed_starttls(struct smtp_session *, const struct smtp_cmd *);
 
 /* The implemented verbs: may it run now?, then do it. */
 static const struct smtp_verb_step {
@@ -133,6 +136,7 @@ static const struct smtp_verb_step {
 	{ SMTP_VERB_QUIT,	NULL,			smtp_proceed_quit },
 	{ SMTP_VERB_HELP,	NULL,			smtp_proceed_help },
 	{ SMTP_VERB_VRFY,	NULL,			smtp_proceed_vrfy },
+	{ SMTP_VERB_STARTTLS,	smtp_check_starttls,	smtp_proceed_starttls },
 };
 
 /* Limits and buffers from the configuration; the caller adds the peer. */
@@ -167,6 +171,52 @@ smtp_session_init(struct smtp_session *s, const struct conf *cfg,
 	strlcpy_m(s->local_desc, "unknown", sizeof(s->local_desc));
 }
 
+/*
+ * The thin layer under all client I/O: one read or write, in clear or,
+ * once TLS is active, through SSL.  Returns the bytes moved; 0 when the
+ * client closed the connection (reads); -1 with *wait = POLLIN or
+ * POLLOUT when the call must be repeated once the socket is ready, or
+ * with *wait = 0 after an error (logged at debug level).
+ */
+static ssize_t
+smtp_session_read_some(struct smtp_session *s, void *p, size_t n, short *wait)
+{
+	char err[256];
+	ssize_t r;
+
+	*wait = 0;
+	if (s->ssl != NULL)
+		r = tls_server_read(s->ssl, p, n, wait, err, sizeof(err));
+	else if ((r = read(s->client_fd, p, n)) == -1 &&
+	    (errno == EINTR || errno == EAGAIN))
+		*wait = POLLIN;
+	else if (r == -1)
+		strlcpy_m(err, strerror(errno), sizeof(err));
+	if (r == -1 && *wait == 0)
+		log_debug("client=%s read: %s", s->client_addr, err);
+	return r;
+}
+
+static ssize_t
+smtp_session_write_some(struct smtp_session *s, const void *p, size_t n,
+    short *wait)
+{
+	char err[256];
+	ssize_t r;
+
+	*wait = 0;
+	if (s->ssl != NULL)
+		r = tls_server_write(s->ssl, p, n, wait, err, sizeof(err));
+	else if ((r = write(s->client_fd, p, n)) == -1 &&
+	    (errno == EINTR || errno == EAGAIN))
+		*wait = POLLOUT;
+	else if (r == -1)
+		strlcpy_m(err, strerror(errno), sizeof(err));
+	if (r == -1 && *wait == 0)
+		log_debug("client=%s write: %s", s->client_addr, err);
+	return r;
+}
+
 /* Write every buffered reply, waiting at most smtpd_timeout for room. */
 static int
 smtp_session_flush(struct smtp_session *s)
@@ -174,27 +224,27 @@ smtp_session_flush(struct smtp_session *s)
 	struct pollfd pfd;
 	size_t off = 0;
 	ssize_t n;
+	short wait;
 	int r;
 
 	while (!s->out_broken && off < s->out.len) {
-		n = write(s->client_fd, s->out.data + off, s->out.len - off);
+		n = smtp_session_write_some(s, s->out.data + off,
+		    s->out.len - off, &wait);
 		if (n > 0) {
 			off += (size_t)n;
 			continue;
 		}
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN) {
+		if (n == -1 && wait != 0) {
 			pfd.fd = s->client_fd;
-			pfd.events = POLLOUT;
+			pfd.events = wait;
 			r = poll(&pfd, 1, s->timeout_ms);
 			if (r > 0 || (r == -1 && errno == EINTR))
 				continue;
 			s->close_reason = r == 0 ? "write timeout" : "write error";
+			log_debug("client=%s write: %s", s->client_addr,
+			    r == 0 ? "timed out" : strerror(errno));
 		} else
 			s->close_reason = "write error";
-		log_debug("client=%s write: %s", s->client_addr,
-		    n == -1 ? strerror(errno) : "timed out");
 		s->out_broken = 1;
 	}
 	buf_reset(&s->out);
@@ -282,9 +332,10 @@ smtp_session_fill(struct smtp_session *s)
 {
 	struct pollfd pfd[2];
 	struct timespec ts;
+	short want = POLLIN;
 	nfds_t nfds;
 	ssize_t n;
-	int r;
+	int r, pending;
 
 	if (smtp_session_flush(s) == -1)
 		return SMTP_WAIT_ERROR;
@@ -297,40 +348,45 @@ smtp_session_fill(struct smtp_session *s)
 		log_panic("input buffer full while waiting for input");
 	ts.tv_sec = s->timeout_ms / 1000;
 	ts.tv_nsec = (long)(s->timeout_ms % 1000) * 1000000;
+	/* Bytes SSL already holds would never wake poll(): read them first. */
+	pending = s->ssl != NULL && SSL_has_pending(s->ssl);
 	for (;;) {
 		if (smtp_session_stop_flag && s->state != SMTP_STATE_DATA)
 			return SMTP_WAIT_STOP;
-		pfd[0].fd = s->client_fd;
-		pfd[0].events = POLLIN;
-		pfd[1].fd = s->queue_fd;
-		pfd[1].events = POLLIN;
-		pfd[1].revents = 0;
-		nfds = s->qstate == SMTP_QUEUE_OPEN ? 2 : 1;
-		r = ppoll(pfd, nfds, &ts, smtp_session_have_mask ?
-		    &smtp_session_waitmask : NULL);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			log_warnx("client=%s poll", s->client_addr);
-			s->close_reason = "poll error";
-			return SMTP_WAIT_ERROR;
+		if (!pending) {
+			pfd[0].fd = s->client_fd;
+			pfd[0].events = want;
+			pfd[1].fd = s->queue_fd;
+			pfd[1].events = POLLIN;
+			pfd[1].revents = 0;
+			nfds = s->qstate == SMTP_QUEUE_OPEN ? 2 : 1;
+			r = ppoll(pfd, nfds, &ts, smtp_session_have_mask ?
+			    &smtp_session_waitmask : NULL);
+			if (r == -1 && errno == EINTR)
+				continue;
+			if (r == -1) {
+				log_warnx("client=%s poll", s->client_addr);
+				s->close_reason = "poll error";
+				return SMTP_WAIT_ERROR;
+			}
+			if (r == 0)
+				return SMTP_WAIT_TIMEOUT;
+			if (nfds == 2 && pfd[1].revents != 0)
+				smtp_queue_unsolicited(s);
+			if (pfd[0].revents == 0)
+				continue;
 		}
-		if (r == 0)
-			return SMTP_WAIT_TIMEOUT;
-		if (nfds == 2 && pfd[1].revents != 0)
-			smtp_queue_unsolicited(s);
-		if (pfd[0].revents == 0)
-			continue;
-		n = read(s->client_fd, s->in.data + s->in.end, s->in.cap - s->in.end);
+		pending = 0;
+		n = smtp_session_read_some(s, s->in.data + s->in.end,
+		    s->in.cap - s->in.end, &want);
 		if (n > 0) {
 			s->in.end += (size_t)n;
 			return SMTP_WAIT_INPUT;
 		}
 		if (n == 0)
 			return SMTP_WAIT_EOF;
-		if (errno == EINTR || errno == EAGAIN)
+		if (want != 0)
 			continue;
-		log_debug("client=%s read: %s", s->client_addr, strerror(errno));
 		s->close_reason = "read error";
 		return SMTP_WAIT_ERROR;
 	}
@@ -460,6 +516,10 @@ smtp_check_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 		smtp_session_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
 		return -1;
 	}
+	if (s->tls_mode == TLS_LISTEN_REQUIRED && s->ssl == NULL) {
+		smtp_session_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+		return -1;
+	}
 	if (s->state != SMTP_STATE_READY) {
 		smtp_session_reply(s, "503 5.5.1 Error: nested MAIL command");
 		return -1;
@@ -510,6 +570,9 @@ smtp_proceed_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
 	smtp_session_reply(s, "250-SIZE %llu", (unsigned long long)s->size_limit);
 	smtp_session_reply(s, "250-8BITMIME");
 	smtp_session_reply(s, "250-ENHANCEDSTATUSCODES");
+	smtp_session_reply(s, "250-DSN");
+	if (s->tls != NULL && s->tls->ready && s->ssl == NULL)
+		smtp_session_reply(s, "250-STARTTLS");
 	smtp_session_reply(s, "250 HELP");
 }
 
@@ -527,6 +590,9 @@ smtp_proceed_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 	}
 	s->body = cmd->body == SMTP_BODY_NONE ? MOAT_BODY_7BIT : cmd->body;
 	s->size_declared = cmd->has_size ? cmd->size : 0;
+	s->dsn_ret = cmd->dsn_ret;
+	strlcpy_m(s->dsn_envid, cmd->has_envid ? cmd->dsn_envid : "",
+	    sizeof(s->dsn_envid));
 	s->state = SMTP_STATE_MAIL;
 	smtp_session_reply(s, "250 2.1.0 Ok");
 }
@@ -551,22 +617,44 @@ smtp_session_postmaster_domain(struct smtp_session *s, struct mailaddr *a)
 	return 0;
 }
 
-/* Keep an accepted recipient once; duplicates get 250 but no second copy. */
+/*
+ * Keep an accepted recipient once, with its DSN NOTIFY and ORCPT in the
+ * same allocation; duplicates get 250 but no second copy (the first
+ * one's DSN parameters stay).
+ */
 static int
-smtp_session_add_rcpt(struct smtp_session *s, const char *mbox)
+smtp_session_add_rcpt(struct smtp_session *s, const char *mbox, uint32_t notify,
+    const char *orcpt)
 {
-	size_t i, len = strlen(mbox);
+	size_t i, len = strlen(mbox), olen = strlen(orcpt);
+	char *r;
 
 	for (i = 0; i < s->nrcpt; i++)
 		if (strcmp(s->rcpts[i], mbox) == 0)
 			return 0;
-	if (s->rcpt_bytes + 4 + len > SMTP_RCPT_BYTES_MAX)
+	/* Its share of IPC_S2Q_BEGIN: str mailbox, u32 NOTIFY, str ORCPT. */
+	if (s->rcpt_bytes + 4 + len + 4 + 4 + olen > SMTP_RCPT_BYTES_MAX)
 		return -1;
+	r = xmalloc(len + 1 + 1 + olen + 1);
+	memcpy(r, mbox, len + 1);
+	r[len + 1] = (char)notify;
+	memcpy(r + len + 2, orcpt, olen + 1);
 	s->rcpts = xreallocarray(s->rcpts, s->nrcpt + 1, sizeof(*s->rcpts));
-	s->rcpts[s->nrcpt++] = xstrdup(mbox);
-	s->rcpt_bytes += 4 + len;
+	s->rcpts[s->nrcpt++] = r;
+	s->rcpt_bytes += 4 + len + 4 + 4 + olen;
 	s->nrcpt_total++;
 	return 0;
+}
+
+void
+smtp_session_rcpt_dsn(const struct smtp_session *s, size_t i, uint32_t *notify,
+    const char **orcpt)
+{
+	const char *r = s->rcpts[i];
+	size_t len = strlen(r);
+
+	*notify = (unsigned char)r[len + 1];
+	*orcpt = r + len + 2;
 }
 
 /* One recipient: the limits, then the relay policy (common/mail/policy.h). */
@@ -602,7 +690,8 @@ smtp_proceed_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 		smtp_session_reply(s, "554 5.7.1 <%s>: Relay access denied", mbox);
 		return;
 	}
-	if (smtp_session_add_rcpt(s, mbox) == -1) {
+	if (smtp_session_add_rcpt(s, mbox, cmd->dsn_notify,
+	    cmd->has_orcpt ? cmd->dsn_orcpt : "") == -1) {
 		smtp_session_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
@@ -626,7 +715,7 @@ smtp_session_received(struct smtp_session *s)
 	/* Everything but myhostname is bounded: HELO, address, id, recipient. */
 	buf_init(&hdr, 1024 + strlen(s->myhostname));
 	if (smtp_received_format(&hdr, s->helo, s->esmtp, s->client_addr,
-	    s->myhostname, s->qid, s->nrcpt == 1 ? s->rcpts[0] : NULL,
+	    s->ssl != NULL ? s->tls_desc : NULL, s->myhostname, s->qid, s->nrcpt == 1 ? s->rcpts[0] : NULL,
 	    time(NULL)) == -1)
 		log_panic("Received: header does not fit");
 	smtp_queue_data(s, hdr.data, hdr.len);
@@ -782,7 +871,7 @@ smtp_proceed_help(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
 	(void)cmd;
 	smtp_session_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA "
-	    "RSET NOOP QUIT HELP VRFY");
+	    "RSET NOOP QUIT HELP VRFY STARTTLS");
 }
 
 static void
@@ -790,6 +879,98 @@ smtp_proceed_vrfy(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
 	(void)cmd;
 	smtp_session_reply(s, "252 2.0.0 Cannot VRFY user, but will accept message");
+}
+
+/* Handshake on the client socket; a failure ends the session (logged). */
+static int
+smtp_session_tls_start(struct smtp_session *s, const char *how)
+{
+	char err[256], sni[TLS_SERVER_NAME_MAX * 4 + 1];
+	const SSL_CIPHER *c;
+
+	if (s->tls == NULL)
+		strlcpy_m(err, "no smtpd_tls_cert_files", sizeof(err));
+	else
+		s->ssl = tls_server_accept(s->tls, s->client_fd, s->timeout_ms,
+		    err, sizeof(err));
+	if (s->ssl == NULL) {
+		log_info("tls client=%s mode=%s handshake failed: %s",
+		    s->client_addr, how, err);
+		s->state = SMTP_STATE_CLOSED;
+		s->close_reason = "TLS handshake failed";
+		/* Nothing more may go out in clear on this connection. */
+		s->out_broken = 1;
+		return -1;
+	}
+	tls_server_describe(s->ssl, s->tls_desc, sizeof(s->tls_desc));
+	log_sanitize(sni, sizeof(sni), s->tls->sni, strlen(s->tls->sni));
+	c = SSL_get_current_cipher(s->ssl);
+	log_info("tls client=%s mode=%s version=%s cipher=%s bits=%d sni=%s cert=%zu",
+	    s->client_addr, how, SSL_get_version(s->ssl),
+	    c != NULL ? SSL_CIPHER_get_name(c) : "unknown",
+	    c != NULL ? SSL_CIPHER_get_bits(c, NULL) : 0,
+	    sni[0] != '\0' ? sni : "-", s->tls->chosen + 1);
+	return 0;
+}
+
+/*
+ * STARTTLS (RFC 3207): only where it is offered, once, after EHLO/HELO
+ * and outside a mail transaction (Postfix's and OpenSMTPD's rules).
+ */
+static int
+smtp_check_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	(void)cmd;
+	if (s->tls == NULL) {
+		smtp_session_reply(s, "502 5.5.1 Error: command not implemented");
+		return -1;
+	}
+	if (s->ssl != NULL) {
+		smtp_session_reply(s, "503 5.5.1 Error: TLS already active");
+		return -1;
+	}
+	if (s->state == SMTP_STATE_GREETED) {
+		smtp_session_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return -1;
+	}
+	if (s->state != SMTP_STATE_READY) {
+		smtp_session_reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * 220, then drop whatever the client sent after STARTTLS: it came in
+ * clear and must never be taken as said under TLS (CVE-2011-0411).  After
+ * the handshake the session forgets all it learnt before (RFC 3207 4.2):
+ * the client must EHLO again.
+ */
+static void
+smtp_proceed_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	size_t dropped;
+
+	(void)cmd;
+	if (!s->tls->ready) {
+		smtp_session_reply(s, "454 4.7.0 TLS not available due to local problem");
+		return;
+	}
+	smtp_session_reply(s, "220 2.0.0 Ready to start TLS");
+	if (smtp_session_flush(s) == -1)
+		return;
+	dropped = s->in.end - s->in.start;
+	s->in.start = s->in.end = 0;
+	s->discard = 0;
+	if (dropped > 0)
+		log_info("client=%s starttls: discarded %zu bytes sent after "
+		    "STARTTLS before the handshake", s->client_addr, dropped);
+	if (smtp_session_tls_start(s, "starttls") == -1)
+		return;
+	smtp_session_reset(s);
+	s->state = SMTP_STATE_GREETED;
+	s->helo[0] = '\0';
+	s->esmtp = 0;
 }
 
 /* Greet, then answer commands until QUIT, an error limit, a timeout or EOF. */
@@ -800,9 +981,13 @@ smtp_session_run(struct smtp_session *s)
 	size_t len = 0;
 	enum smtp_wait w;
 
-	log_info("connect client=%s local=%s%s", s->client_desc, s->local_desc,
+	log_info("connect client=%s local=%s tls=%s%s", s->client_desc,
+	    s->local_desc, tls_listen_mode_name(s->tls_mode),
 	    s->bare_lf ? " bare_lf=yes" : "");
-	smtp_session_reply(s, "220 %s ESMTP %s", s->myhostname, s->banner_name);
+	/* Implicit TLS (RFC 8314): the handshake comes before the greeting. */
+	if (s->tls_mode != TLS_LISTEN_IMPLICIT ||
+	    smtp_session_tls_start(s, "implicit") == 0)
+		smtp_session_reply(s, "220 %s ESMTP %s", s->myhostname, s->banner_name);
 	while (s->state != SMTP_STATE_CLOSED && !s->out_broken) {
 		switch (smtp_session_next_line(s, &line, &len)) {
 		case SMTP_LINE_OK:
@@ -818,6 +1003,9 @@ smtp_session_run(struct smtp_session *s)
 		smtp_session_error_limit(s);
 	}
 	(void)smtp_session_flush(s);
+	/* close_notify, without waiting for the client's. */
+	if (s->ssl != NULL && !s->out_broken)
+		(void)SSL_shutdown(s->ssl);
 	log_info("disconnect client=%s reason=\"%s\" last=%s commands=%u "
 	    "errors=%u messages=%u rcpt=%u", s->client_desc, s->close_reason,
 	    s->verb, s->ncommands, s->nerrors, s->nmessages, s->nrcpt_total);

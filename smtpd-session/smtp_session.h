@@ -17,6 +17,8 @@
 
 #include "ipc_types.h"
 #include "mail/addr.h"
+#include "tls_listen.h"
+#include "tls_server.h"
 #include "util/buf.h"
 #include "util/conf.h"
 
@@ -59,6 +61,12 @@ struct smtp_session {
 	const char		*banner_name;
 	int			 bare_lf;	/* client is in bare_lf_networks */
 
+	/* TLS (tls_listen.h, tls_server.h). */
+	enum tls_listen_mode	 tls_mode;	/* of the listener it came in on */
+	struct tls_server	*tls;		/* NULL: no TLS on this listener */
+	SSL			*ssl;		/* set once TLS is active */
+	char			 tls_desc[TLS_SERVER_DESC_MAX];	/* for Received: */
+
 	/* Limits from the configuration. */
 	size_t			 line_limit;
 	size_t			 rcpt_limit;
@@ -76,7 +84,13 @@ struct smtp_session {
 	char			 sender[ADDR_MAILBOX_MAX + 1];
 	int			 body;		/* MOAT_BODY_* */
 	uint64_t		 size_declared;
-	char			**rcpts;	/* local@domain, no duplicates */
+	uint32_t		 dsn_ret;	/* MAIL RET= (MOAT_RET_*) */
+	char			 dsn_envid[MOAT_ENVID_MAX + 1];	/* MAIL ENVID=, "" none */
+	/* local@domain, no duplicates.  Each is one allocation holding the
+	 * mailbox, its NUL, then the recipient's DSN: one byte of NOTIFY
+	 * bits and the ORCPT string ("" none) with its NUL; see
+	 * smtp_session_rcpt_dsn(). */
+	char			**rcpts;
 	size_t			 nrcpt;
 	size_t			 nrcpt_refused;
 	size_t			 rcpt_bytes;	/* their share of IPC_S2Q_BEGIN */
@@ -113,6 +127,10 @@ int	smtp_session_signals(void);
 void	smtp_session_reply(struct smtp_session *s, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
+/* The NOTIFY bits and ORCPT stored after recipient i's mailbox. */
+void	smtp_session_rcpt_dsn(const struct smtp_session *s, size_t i,
+	    uint32_t *notify, const char **orcpt);
+
 /* smtp_queue.c: the queue-manager channel. */
 enum smtp_queue_answer {
 	SMTP_QUEUE_ANSWER_OK,		/* the expected answer */
@@ -130,12 +148,13 @@ void	smtp_queue_unsolicited(struct smtp_session *s);
 /* smtp_received.c */
 /*
  * Append the Received: header (RFC 5321 4.4) for a message to b: from
- * helo ([client]) by myhostname (moat) with ESMTP|SMTP id qid, "for <rcpt>"
- * when rcpt is not NULL, and the date of now in UTC.
+ * helo ([client]), "(using <tls>)" when tls is not NULL, by myhostname
+ * (moat) with SMTP, ESMTP or (EHLO under TLS, RFC 3848) ESMTPS, id qid,
+ * "for <rcpt>" when rcpt is not NULL, and the date of now in UTC.
  */
 int	smtp_received_format(struct buf *b, const char *helo, int esmtp,
-	    const char *client_addr, const char *myhostname, const char *qid,
-	    const char *rcpt, time_t now);
+	    const char *client_addr, const char *tls, const char *myhostname,
+	    const char *qid, const char *rcpt, time_t now);
 
 /* sandbox.c */
 int	smtpd_sandbox_apply(char *err, size_t errlen);

@@ -5,12 +5,16 @@
  *   fd 3  the configuration (sealed memfd)
  *   fd 4  the client socket
  *   fd 5  a SOCK_SEQPACKET channel to the queue-manager
+ *   fd 6  a SOCK_SEQPACKET channel to the keyholder (when
+ *         smtpd_tls_cert_files is set)
  * (common/proc.h).  Everything that needs a privilege or a file happens
  * here, in this order: arguments, configuration, the addresses of the
- * connection, descriptor settings, priv_drop() into the empty chroot
- * with no new processes and no file writes, then the seccomp filter of
- * sandbox.c.  Only then is a byte read from the client.  The process
- * serves this one connection and exits.
+ * connection and the TLS mode of its listener, the certificate chains
+ * (read fresh by every session, so a reload needs no restart), descriptor
+ * settings, priv_drop() into the empty chroot with no new processes and
+ * no file writes, then the seccomp filter of sandbox.c.  Only then is a
+ * byte read from the client.  The process serves this one connection and
+ * exits.
  */
 #include "config.h"
 
@@ -22,6 +26,9 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
 
 #include "proc.h"
 #include "smtp_session.h"
@@ -70,6 +77,38 @@ smtpd_session_peer(struct smtp_session *s)
 		log_fatal("getsockname on descriptor %d: %s", s->client_fd, strerror(errno));
 	smtpd_session_desc((struct sockaddr *)&ss, local, sizeof(local), NULL,
 	    s->local_desc, sizeof(s->local_desc));
+	s->tls_mode = tls_listen_mode(s->cfg, (struct sockaddr *)&ss);
+}
+
+/*
+ * TLS for this listener: the certificate chains and the keyholder's
+ * keys, while the files can still be read.  A failure is logged and
+ * leaves s->tls set but not ready: STARTTLS then answers 454 and an
+ * implicit-TLS connection is closed.  A session without TLS gives up
+ * its keyholder channel at once.
+ */
+static void
+smtpd_session_tls(struct smtp_session *s)
+{
+	static struct tls_server ts;
+	unsigned char seed;
+	char err[512];
+
+	if (s->tls_mode == TLS_LISTEN_NONE ||
+	    conf_words(s->cfg, CONF_SMTPD_TLS_CERT_FILES)->n == 0) {
+		(void)close(MOAT_FD_SESSION_KEYS);
+		return;
+	}
+	/* No clean-up at exit: it would need calls the sandbox refuses
+	 * (futex), and the process is about to vanish anyway. */
+	if (OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, NULL) != 1)
+		log_warn("client=%s tls: OpenSSL initialisation failed", s->client_addr);
+	if (tls_server_init(&ts, s->cfg, MOAT_FD_SESSION_KEYS, err, sizeof(err)) == -1)
+		log_warn("client=%s tls unavailable: %s", s->client_addr, err);
+	s->tls = &ts;
+	/* Seed the random generator while /dev/urandom could still be opened. */
+	if (RAND_bytes(&seed, 1) != 1)
+		log_warn("client=%s tls: random generator not seeded", s->client_addr);
 }
 
 /*
@@ -114,6 +153,7 @@ main(int argc, char **argv)
 		log_fatal("configuration on descriptor %d is not valid", MOAT_FD_CONFIG);
 	smtp_session_init(&s, cfg, MOAT_FD_SESSION_CLIENT, MOAT_FD_SESSION_QUEUE);
 	smtpd_session_peer(&s);
+	smtpd_session_tls(&s);
 	smtpd_session_fds(&s);
 	close(MOAT_FD_CONFIG);
 	/* sigaction is not in the sandbox: the SIGTERM handler goes in now. */

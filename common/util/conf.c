@@ -19,9 +19,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "mail/addr.h"
+#include "mail/nexthop.h"
+#include "mail/table.h"
 #include "util/buf.h"
 #include "util/conf.h"
 #include "util/log.h"
@@ -34,8 +38,9 @@
 #define CONF_ERR_MAX		256
 #define CONF_WS			" \t"
 #define CONF_SEP		" \t,"
+#define CONF_BUNDLE_MAGIC	"\0moat-bundle 1\n"	/* see conf.h */
 
-static const struct conf_setting_info conf_table[CONF_NSETTINGS] = {
+static const struct conf_setting_info conf_settings[CONF_NSETTINGS] = {
 #define S(id, name, type, def, min, max, doc) \
 	[CONF_##id] = { name, type, def, min, max, doc, NULL },
 #define SC(id, name, def, choices, doc) \
@@ -44,6 +49,9 @@ static const struct conf_setting_info conf_table[CONF_NSETTINGS] = {
 #undef S
 #undef SC
 };
+
+/* A table's value check (table_parse()). */
+typedef int (*conf_check_fn)(const char *, char *, size_t);
 
 /* State of one parse: where errors go and which names were seen where. */
 struct conf_parser {
@@ -77,7 +85,7 @@ conf_setting(enum conf_key k)
 {
 	if ((unsigned int)k >= CONF_NSETTINGS)
 		return NULL;
-	return &conf_table[k];
+	return &conf_settings[k];
 }
 
 /* Report one error as "source:line: message" and count it. */
@@ -304,66 +312,67 @@ conf_set_listen(struct conf_value *v, char *err, size_t errsz)
 	return rc;
 }
 
-/* Is s[0..n) a host name (letters, digits, '-', '.', and some letter)
- * rather than a mistyped address? */
-static int
-conf_looks_like_hostname(const char *s, size_t n)
+/* Set the port of an IPv4 or IPv6 socket address. */
+static void
+conf_addr_set_port(struct sockaddr_storage *ss, uint16_t port)
 {
-	int alpha = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z'))
-			alpha = 1;
-		else if (!(s[i] >= '0' && s[i] <= '9') && s[i] != '-' && s[i] != '.')
-			return 0;
-	}
-	return alpha;
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 }
 
 /*
- * CONFT_NEXTHOP: empty or "[address]:port".  The brackets are required
- * (as in Postfix's relayhost, where they mean "no MX lookup") so that a
- * later release can give unbracketed names their DNS meaning.
+ * CONFT_NEXTHOP: empty or one transport (mail/nexthop.h).  An IP literal
+ * ("[192.0.2.1]:25") also fills v->addrs; a missing port is set to
+ * relay_port once every setting is known (conf_finish_nexthop()).
  */
 static int
 conf_set_nexthop(struct conf_value *v, char *err, size_t errsz)
 {
-	const char *t = v->text, *close;
-	size_t hlen;
+	struct nexthop nh;
+	unsigned char bin[16];
+	char lit[300];
+	const char *t = v->text;
 
 	if (*t == '\0')
 		return 0;
 	if (t[strcspn(t, CONF_SEP)] != '\0') {
-		snprintf(err, errsz, "one next hop only, as [address]:port");
+		snprintf(err, errsz, "one next hop only, as [address]:port, "
+		    "host or smtp:[host]:port");
 		return -1;
 	}
-	if (t[0] != '[') {
-		hlen = strcspn(t, ":");
-		if (conf_looks_like_hostname(t, hlen))
-			snprintf(err, errsz, "host names are not supported yet; "
-			    "write an IP address in brackets");
-		else
-			snprintf(err, errsz, "write the address in brackets, "
-			    "as in [192.0.2.1]:25");
+	if (nexthop_parse_transport(t, &nh, err, errsz) == -1)
 		return -1;
-	}
-	close = strchr(t, ']');
-	hlen = close != NULL ? (size_t)(close - t - 1) : strlen(t + 1);
-	v->addrs = xcalloc(1, sizeof(*v->addrs));
-	if (hostport_parse(t, &v->addrs[0]) == 0) {
-		v->naddrs = 1;
+	if (nh.kind != NEXTHOP_HOST || (inet_pton(AF_INET, nh.host, bin) != 1 &&
+	    inet_pton(AF_INET6, nh.host, bin) != 1))
 		return 0;
+	snprintf(lit, sizeof(lit), "[%s]:%u", nh.host,
+	    nh.port != 0 ? (unsigned int)nh.port : 1);
+	v->addrs = xcalloc(1, sizeof(*v->addrs));
+	if (hostport_parse(lit, &v->addrs[0]) == -1) {
+		snprintf(err, errsz, "bad next hop \"%s\"", t);
+		return -1;
 	}
-	if (conf_looks_like_hostname(t + 1, hlen))
-		snprintf(err, errsz, "host names are not supported yet; "
-		    "write an IP address in brackets");
-	else if (close == NULL || close[1] != ':')
-		snprintf(err, errsz, "bad next hop \"%s\" (want [address]:port)", t);
-	else
-		snprintf(err, errsz, "bad next hop \"%s\" (want [address]:port, "
-		    "port 1..65535)", t);
-	return -1;
+	conf_addr_set_port(&v->addrs[0], nh.port);
+	v->naddrs = 1;
+	return 0;
+}
+
+/* relay_host [address] without a port: relay_port, now that it is known. */
+static void
+conf_finish_nexthop(struct conf *cfg)
+{
+	struct conf_value *v = &cfg->v[CONF_RELAY_HOST];
+	struct nexthop nh;
+	char err[CONF_ERR_MAX];
+
+	if (v->naddrs != 1 || v->text == NULL ||
+	    nexthop_parse_transport(v->text, &nh, err, sizeof(err)) == -1 ||
+	    nh.port != 0)
+		return;
+	conf_addr_set_port(&v->addrs[0],
+	    (uint16_t)cfg->v[CONF_RELAY_PORT].num);
 }
 
 /* CONFT_PATHS: absolute paths, case kept. */
@@ -467,8 +476,8 @@ conf_lookup(const char *name, size_t n)
 	int k;
 
 	for (k = 0; k < CONF_NSETTINGS; k++)
-		if (strlen(conf_table[k].name) == n &&
-		    memcmp(conf_table[k].name, name, n) == 0)
+		if (strlen(conf_settings[k].name) == n &&
+		    memcmp(conf_settings[k].name, name, n) == 0)
 			return (enum conf_key)k;
 	return CONF_NSETTINGS;
 }
@@ -516,7 +525,7 @@ conf_setting_line(struct conf_parser *p, const char *text, int line)
 			return;
 		}
 	}
-	if (conf_value_set(&p->cfg->v[k], &conf_table[k], val, line, err,
+	if (conf_value_set(&p->cfg->v[k], &conf_settings[k], val, line, err,
 	    sizeof(err)) == -1)
 		conf_error(p, line, "%s: %s", safe, err);
 }
@@ -626,9 +635,9 @@ conf_apply_defaults(struct conf_parser *p)
 	for (k = 0; k < CONF_NSETTINGS; k++) {
 		if (p->seen[k] != 0)
 			continue;
-		if (conf_value_set(&p->cfg->v[k], &conf_table[k],
-		    conf_table[k].def, 0, err, sizeof(err)) == -1)
-			conf_error(p, 0, "%s: bad default: %s", conf_table[k].name, err);
+		if (conf_value_set(&p->cfg->v[k], &conf_settings[k],
+		    conf_settings[k].def, 0, err, sizeof(err)) == -1)
+			conf_error(p, 0, "%s: bad default: %s", conf_settings[k].name, err);
 	}
 }
 
@@ -646,44 +655,124 @@ conf_cache_hostname(struct conf *cfg)
 	cfg->hostname = xstrdup(name);
 }
 
-int
-conf_parse(const char *source, const char *text, size_t len,
-    struct conf **cfgp, FILE *errout)
+/* Start a parse of a configuration named source. */
+static void
+conf_parser_init(struct conf_parser *p, const char *source, FILE *errout)
 {
-	struct conf_parser p;
+	memset(p, 0, sizeof(*p));
+	p->source = source != NULL ? source : "(config)";
+	p->errout = errout;
+	p->cfg = xcalloc(1, sizeof(*p->cfg));
+	p->cfg->source = xstrdup(p->source);
+}
 
-	memset(&p, 0, sizeof(p));
-	p.source = source != NULL ? source : "(config)";
-	p.errout = errout;
-	p.cfg = xcalloc(1, sizeof(*p.cfg));
-	p.cfg->source = xstrdup(p.source);
-	conf_parse_text(&p, text, len);
-	conf_apply_defaults(&p);
-	if (p.nerr != 0) {
-		conf_free(p.cfg);
+/* End a parse: hand over the configuration, or free it after errors. */
+static int
+conf_parser_done(struct conf_parser *p, struct conf **cfgp)
+{
+	if (p->nerr != 0) {
+		conf_free(p->cfg);
 		*cfgp = NULL;
-		return p.nerr;
+		return p->nerr;
 	}
-	conf_cache_hostname(p.cfg);
-	*cfgp = p.cfg;
+	conf_cache_hostname(p->cfg);
+	*cfgp = p->cfg;
 	return 0;
 }
 
-int
-conf_load_fd(int fd, const char *source, struct conf **cfgp, FILE *errout)
+/* The settings of a plain configuration text, defaults for the rest. */
+static void
+conf_parse_plain(struct conf_parser *p, const char *text, size_t len)
+{
+	conf_parse_text(p, text, len);
+	conf_apply_defaults(p);
+	conf_finish_nexthop(p->cfg);
+}
+
+/* transport_maps values: transports (mail/nexthop.h). */
+static int
+conf_check_transport(const char *value, char *err, size_t errlen)
+{
+	struct nexthop nh;
+
+	return nexthop_parse_transport(value, &nh, err, errlen);
+}
+
+/* relay_tls_policy_maps values: one of relay_tls's choices. */
+static int
+conf_check_tls_policy(const char *value, char *err, size_t errlen)
+{
+	const char *choices = conf_settings[CONF_RELAY_TLS].choices;
+	struct conf_words w = { NULL, 0 };
+	size_t i;
+	int ok = 0;
+
+	conf_split(choices, &w);
+	for (i = 0; i < w.n; i++)
+		if (strcmp(w.v[i], value) == 0)
+			ok = 1;
+	conf_words_free(&w);
+	if (!ok) {
+		snprintf(err, errlen, "\"%.64s\" is not one of: %s", value, choices);
+		return -1;
+	}
+	return 0;
+}
+
+/* How the values of table setting k are checked (NULL: any text). */
+static conf_check_fn
+conf_table_check(enum conf_key k)
+{
+	if (k == CONF_TRANSPORT_MAPS)
+		return conf_check_transport;
+	if (k == CONF_RELAY_TLS_POLICY_MAPS)
+		return conf_check_tls_policy;
+	return NULL;
+}
+
+/* Parse text as the table of setting k; the table keeps a copy of text. */
+static void
+conf_table_set(struct conf_parser *p, enum conf_key k, const char *text,
+    size_t len)
+{
+	struct conf_value *v = &p->cfg->v[k];
+	struct table *t;
+	int n;
+
+	n = table_parse(v->text, text, len, conf_table_check(k), &t, p->errout);
+	if (n != 0) {
+		p->nerr += n;
+		return;
+	}
+	table_free(v->table);
+	free(v->table_text);
+	v->table = t;
+	v->table_text = xmalloc(len + 1);
+	memcpy(v->table_text, text, len);
+	v->table_text[len] = '\0';
+	v->table_len = len;
+}
+
+/*
+ * Read what fd holds, at most max bytes, into a fresh NUL-terminated
+ * buffer.  Returns 0, or 1 (one error, reported as "source: ...").
+ */
+static int
+conf_read_fd(int fd, const char *source, size_t max, char **textp,
+    size_t *lenp, FILE *errout)
 {
 	struct stat st;
 	size_t size, off = 0;
 	char *text;
-	int r;
 
-	*cfgp = NULL;
+	*textp = NULL;
 	if (fstat(fd, &st) == -1)
 		return conf_file_error(source, errout, "cannot stat", errno);
 	if (!S_ISREG(st.st_mode))
 		return conf_file_error(source, errout, "not a regular file", 0);
-	if (st.st_size > CONF_FILE_MAX)
-		return conf_file_error(source, errout, "larger than 1 MiB", 0);
+	if ((unsigned long long)st.st_size > max)
+		return conf_file_error(source, errout, max == CONF_BUNDLE_MAX ?
+		    "larger than 4 MiB" : "larger than 1 MiB", 0);
 	size = (size_t)st.st_size;
 	text = xmalloc(size + 1);
 	/* pread from 0: a memfd's offset is shared with every process
@@ -701,7 +790,228 @@ conf_load_fd(int fd, const char *source, struct conf **cfgp, FILE *errout)
 			break;
 		off += (size_t)n;
 	}
-	r = conf_parse(source, text, off, cfgp, errout);
+	text[off] = '\0';
+	*textp = text;
+	*lenp = off;
+	return 0;
+}
+
+/* Read and parse the file of every non-empty table setting. */
+static void
+conf_tables_load(struct conf_parser *p)
+{
+	int k;
+
+	for (k = 0; k < CONF_NSETTINGS; k++) {
+		struct conf_value *v = &p->cfg->v[k];
+		char *text;
+		size_t len;
+		int fd;
+
+		if (conf_settings[k].type != CONFT_TABLE || v->text == NULL ||
+		    v->text[0] != '/')
+			continue;
+		/* O_NONBLOCK: a FIFO named by mistake must not hang moatd. */
+		if ((fd = open(v->text, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+		    O_NONBLOCK)) == -1) {
+			conf_error(p, v->line, "%s: %s: cannot open: %s",
+			    conf_settings[k].name, v->text, strerror(errno));
+			continue;
+		}
+		p->nerr += conf_read_fd(fd, v->text, TABLE_FILE_MAX, &text, &len,
+		    p->errout);
+		close(fd);
+		if (text == NULL)
+			continue;
+		conf_table_set(p, (enum conf_key)k, text, len);
+		free(text);
+	}
+}
+
+/* Report a malformed bundle. */
+static void
+conf_bundle_error(struct conf_parser *p, const char *what)
+{
+	p->nerr++;
+	if (p->errout != NULL)
+		fprintf(p->errout, "%s: bad configuration bundle: %s\n",
+		    p->source, what);
+}
+
+/*
+ * The next header line of a bundle at *pos, NUL-terminated into line;
+ * -1 if there is no '\n' within the line's size.
+ */
+static int
+conf_bundle_line(const char *text, size_t len, size_t *pos, char *line,
+    size_t linesz)
+{
+	size_t avail = len - *pos, n;
+	const char *nl;
+
+	if (avail > linesz - 1)
+		avail = linesz - 1;
+	if ((nl = memchr(text + *pos, '\n', avail)) == NULL)
+		return -1;
+	n = (size_t)(nl - (text + *pos));
+	memcpy(line, text + *pos, n);
+	line[n] = '\0';
+	*pos += n + 1;
+	return 0;
+}
+
+/* A section length: decimal, no leading zero, at most max. */
+static int
+conf_bundle_len(const char *s, size_t max, size_t *out)
+{
+	size_t v = 0;
+
+	if (s[0] == '\0' || (s[0] == '0' && s[1] != '\0'))
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9' || v > max)
+			return -1;
+		v = v * 10 + (size_t)(*s - '0');
+	}
+	if (v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* The body of a section of length n at *pos, which must end with '\n'. */
+static const char *
+conf_bundle_body(const char *text, size_t len, size_t *pos, size_t n)
+{
+	const char *body = text + *pos;
+
+	if (len - *pos < n + 1 || body[n] != '\n')
+		return NULL;
+	*pos += n + 1;
+	return body;
+}
+
+/* One "table NAME LEN" section; -1 if the bundle is malformed. */
+static int
+conf_bundle_table(struct conf_parser *p, const char *line, const char *text,
+    size_t len, size_t *pos, int *have)
+{
+	const char *name = line + 6, *sp = strchr(name, ' ');
+	const char *body;
+	enum conf_key k;
+	size_t n;
+
+	if (sp == NULL ||
+	    (k = conf_lookup(name, (size_t)(sp - name))) == CONF_NSETTINGS ||
+	    conf_settings[k].type != CONFT_TABLE) {
+		conf_bundle_error(p, "table of an unknown setting");
+		return -1;
+	}
+	if (conf_bundle_len(sp + 1, TABLE_FILE_MAX, &n) == -1 ||
+	    (body = conf_bundle_body(text, len, pos, n)) == NULL) {
+		conf_bundle_error(p, "bad table length");
+		return -1;
+	}
+	if (have[k]) {
+		conf_bundle_error(p, "a table given twice");
+		return -1;
+	}
+	have[k] = 1;
+	if (p->cfg->v[k].text == NULL || p->cfg->v[k].text[0] != '/') {
+		conf_bundle_error(p, "a table for an empty setting");
+		return -1;
+	}
+	conf_table_set(p, k, body, n);
+	return 0;
+}
+
+/* Parse a bundle (see conf.h); text starts with the magic. */
+static void
+conf_bundle_parse(struct conf_parser *p, const char *text, size_t len)
+{
+	int have[CONF_NSETTINGS] = { 0 };
+	char line[128];
+	const char *body;
+	size_t pos = sizeof(CONF_BUNDLE_MAGIC) - 1, n;
+	int k;
+
+	if (conf_bundle_line(text, len, &pos, line, sizeof(line)) == -1 ||
+	    strncmp(line, "conf ", 5) != 0 ||
+	    conf_bundle_len(line + 5, CONF_FILE_MAX, &n) == -1 ||
+	    (body = conf_bundle_body(text, len, &pos, n)) == NULL) {
+		conf_bundle_error(p, "bad conf section");
+		return;
+	}
+	conf_parse_plain(p, body, n);
+	for (;;) {
+		if (conf_bundle_line(text, len, &pos, line, sizeof(line)) == -1) {
+			conf_bundle_error(p, "missing end");
+			return;
+		}
+		if (strcmp(line, "end") == 0)
+			break;
+		if (strncmp(line, "table ", 6) != 0) {
+			conf_bundle_error(p, "unknown section");
+			return;
+		}
+		if (conf_bundle_table(p, line, text, len, &pos, have) == -1)
+			return;
+	}
+	if (pos != len)
+		conf_bundle_error(p, "data after end");
+	for (k = 0; k < CONF_NSETTINGS; k++)
+		if (conf_settings[k].type == CONFT_TABLE && !have[k] &&
+		    p->cfg->v[k].text != NULL && p->cfg->v[k].text[0] != '\0')
+			conf_error(p, p->cfg->v[k].line, "%s: table %s is missing "
+			    "from the configuration bundle", conf_settings[k].name,
+			    p->cfg->v[k].text);
+}
+
+int
+conf_parse(const char *source, const char *text, size_t len,
+    struct conf **cfgp, FILE *errout)
+{
+	struct conf_parser p;
+
+	conf_parser_init(&p, source, errout);
+	if (len >= sizeof(CONF_BUNDLE_MAGIC) - 1 &&
+	    memcmp(text, CONF_BUNDLE_MAGIC, sizeof(CONF_BUNDLE_MAGIC) - 1) == 0)
+		conf_bundle_parse(&p, text, len);
+	else if (len > CONF_FILE_MAX)
+		p.nerr += conf_file_error(p.source, errout, "larger than 1 MiB", 0);
+	else
+		conf_parse_plain(&p, text, len);
+	return conf_parser_done(&p, cfgp);
+}
+
+int
+conf_parse_file(const char *source, const char *text, size_t len,
+    struct conf **cfgp, FILE *errout)
+{
+	struct conf_parser p;
+
+	conf_parser_init(&p, source, errout);
+	if (len > CONF_FILE_MAX)
+		p.nerr += conf_file_error(p.source, errout, "larger than 1 MiB", 0);
+	else {
+		/* A bundle's magic starts with NUL: the plain parser refuses it. */
+		conf_parse_plain(&p, text, len);
+		conf_tables_load(&p);
+	}
+	return conf_parser_done(&p, cfgp);
+}
+
+int
+conf_load_fd(int fd, const char *source, struct conf **cfgp, FILE *errout)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	*cfgp = NULL;
+	if (conf_read_fd(fd, source, CONF_BUNDLE_MAX, &text, &len, errout) != 0)
+		return 1;
+	r = conf_parse(source, text, len, cfgp, errout);
 	free(text);
 	return r;
 }
@@ -709,14 +1019,60 @@ conf_load_fd(int fd, const char *source, struct conf **cfgp, FILE *errout)
 int
 conf_load_file(const char *path, struct conf **cfgp, FILE *errout)
 {
+	char *text;
+	size_t len;
 	int fd, r;
 
 	*cfgp = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
 		return conf_file_error(path, errout, "cannot open", errno);
-	r = conf_load_fd(fd, path, cfgp, errout);
+	r = conf_read_fd(fd, path, CONF_FILE_MAX, &text, &len, errout);
 	close(fd);
+	if (r != 0)
+		return r;
+	r = conf_parse_file(path, text, len, cfgp, errout);
+	free(text);
 	return r;
+}
+
+char *
+conf_bundle(const struct conf *cfg, const char *text, size_t len,
+    size_t *outlen)
+{
+	struct buf b;
+	int k, bad = 0;
+
+	*outlen = 0;
+	if (len > CONF_FILE_MAX || memchr(text, '\0', len) != NULL)
+		return NULL;
+	buf_init(&b, CONF_BUNDLE_MAX);
+	bad |= buf_append(&b, CONF_BUNDLE_MAGIC, sizeof(CONF_BUNDLE_MAGIC) - 1);
+	bad |= buf_printf(&b, "conf %zu\n", len);
+	bad |= buf_append(&b, text, len);
+	bad |= buf_append(&b, "\n", 1);
+	for (k = 0; k < CONF_NSETTINGS; k++) {
+		const struct conf_value *v = &cfg->v[k];
+
+		if (conf_settings[k].type != CONFT_TABLE || v->text == NULL ||
+		    v->text[0] == '\0')
+			continue;
+		/* Without its table the bundle would not parse: say so now. */
+		if (v->table == NULL) {
+			bad = -1;
+			break;
+		}
+		bad |= buf_printf(&b, "table %s %zu\n", conf_settings[k].name,
+		    v->table_len);
+		bad |= buf_append(&b, v->table_text, v->table_len);
+		bad |= buf_append(&b, "\n", 1);
+	}
+	bad |= buf_append(&b, "end\n", 4);
+	if (bad != 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	*outlen = b.len;
+	return (char *)b.data;
 }
 
 void
@@ -733,6 +1089,8 @@ conf_free(struct conf *cfg)
 		conf_words_free(&v->words);
 		netlist_free(&v->nets);
 		free(v->addrs);
+		table_free(v->table);
+		free(v->table_text);
 	}
 	free(cfg->hostname);
 	free(cfg->source);
@@ -745,8 +1103,8 @@ conf_print(const struct conf *cfg, FILE *out)
 	int k;
 
 	for (k = 0; k < CONF_NSETTINGS; k++)
-		fprintf(out, "%s = %s\n", conf_table[k].name,
-		    cfg->v[k].text != NULL ? cfg->v[k].text : conf_table[k].def);
+		fprintf(out, "%s = %s\n", conf_settings[k].name,
+		    cfg->v[k].text != NULL ? cfg->v[k].text : conf_settings[k].def);
 }
 
 int

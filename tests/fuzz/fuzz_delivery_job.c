@@ -8,8 +8,10 @@
  * endian) give the length of an IPC_Q2D_JOB payload taken raw from the
  * input; the rest is a sequence of IPC_Q2D_CHUNK payloads, each preceded
  * by a two-byte length.  Odd: the job is built from '\n'-separated fields
- * (queue id, sender, next hop, recipients) up to a 0 byte, so that the
- * recipient paths are reached without a seed, and each following chunk is
+ * (queue id, sender, next hop, DSN ENVID, recipients) up to a 0 byte, so
+ * that the recipient paths are reached without a seed (a recipient field
+ * "mailbox\tNorcpt" also carries NOTIFY bits N - '0', any value, and an
+ * ORCPT; the RET value comes from the size bytes), and each following chunk is
  * built from a control byte (last flag, wrong id, sequence offset) and a
  * one-byte length, and held to an oracle: it is accepted exactly when it
  * names this job, is the next in sequence, has a valid last flag and fits
@@ -17,7 +19,11 @@
  *
  *   JOB     success means 1 <= nrcpt <= JOB_RCPT_MAX, every recipient NUL
  *           terminated within ADDR_MAILBOX_MAX bytes and a mailbox, indices
- *           unique, a valid body type, and the chunk state reset.
+ *           unique, a valid body type, and the chunk state reset; DSN RET
+ *           0..2, an ENVID of printable ASCII within MOAT_ENVID_MAX, NOTIFY
+ *           of the four defined bits with NEVER alone, an ORCPT that is
+ *           empty or "type;address" without control bytes, within
+ *           MOAT_ORCPT_MAX; no result flags yet.
  *   CHUNK   success only for the next sequence number and this job's id,
  *           the sequence then advances by one, the body never exceeds its
  *           declared size, and the last chunk completes it exactly.  No
@@ -40,10 +46,30 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* An ORCPT job_decode accepted: "" or "type;address", no control bytes. */
+static void
+fuzz_check_orcpt(const char *o)
+{
+	const char *semi;
+	size_t len = strnlen(o, MOAT_ORCPT_MAX + 1);
+
+	if (len > MOAT_ORCPT_MAX)
+		__builtin_trap();
+	if (len == 0)
+		return;
+	if ((semi = strchr(o, ';')) == NULL || semi == o || semi[1] == '\0')
+		__builtin_trap();
+	for (; *o != '\0'; o++)
+		if ((unsigned char)*o < 0x20 || (unsigned char)*o == 0x7f)
+			__builtin_trap();
+}
+
 /* The promises of a successful job_decode. */
 static void
 fuzz_check_job(const struct job *j)
 {
+	const uint32_t notify_all = MOAT_NOTIFY_NEVER | MOAT_NOTIFY_SUCCESS |
+	    MOAT_NOTIFY_FAILURE | MOAT_NOTIFY_DELAY;
 	struct mailaddr a;
 	size_t i, k, len;
 
@@ -56,8 +82,19 @@ fuzz_check_job(const struct job *j)
 	if (strnlen(j->qid, sizeof(j->qid)) == sizeof(j->qid) ||
 	    j->qid[0] == '\0')
 		__builtin_trap();
+	if (j->dsn_ret > MOAT_RET_HDRS ||
+	    strnlen(j->envid, sizeof(j->envid)) > MOAT_ENVID_MAX)
+		__builtin_trap();
+	for (k = 0; j->envid[k] != '\0'; k++)
+		if ((unsigned char)j->envid[k] < 0x20 || (unsigned char)j->envid[k] > 0x7e)
+			__builtin_trap();
 	for (i = 0; i < j->nrcpt; i++) {
 		const struct job_rcpt *rc = &j->rcpt[i];
+
+		if ((rc->notify & ~notify_all) != 0 || rc->flags != 0 ||
+		    ((rc->notify & MOAT_NOTIFY_NEVER) && rc->notify != MOAT_NOTIFY_NEVER))
+			__builtin_trap();
+		fuzz_check_orcpt(rc->orcpt);
 
 		len = strnlen(rc->mailbox, sizeof(rc->mailbox));
 		if (len == sizeof(rc->mailbox) || len > ADDR_MAILBOX_MAX ||
@@ -187,33 +224,46 @@ fuzz_built(struct job *j, const uint8_t *data, size_t size)
 	zero = memchr(data, '\0', size);
 	end = zero != NULL ? zero : data + size;
 
-	/* Count the recipients: the fields after the first three. */
+	/* Count the recipients: the fields after the first four. */
 	for (p = data, i = 0; p < end; i++) {
 		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
 
 		p = nl != NULL ? nl + 1 : end;
 	}
-	nrcpt = i > 3 ? i - 3 : 0;
+	nrcpt = i > 4 ? i - 4 : 0;
 
 	ipc_wr_init(&w, IPC_Q2D_JOB, 0);
 	ipc_put_u64(&w, FUZZ_JOB_ID);
 	p = data;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		fuzz_field(&p, end, field, sizeof(field));
-		if (i == 0)
-			ipc_put_str(&w, field);
-		else if (i == 1) {
+		if (i == 1) {
 			ipc_put_str(&w, field);
 			ipc_put_u64(&w, bsize);
 			ipc_put_u32(&w, MOAT_BODY_8BITMIME);
+		} else if (i == 3) {
+			/* RET from the size bytes: 0..3, 3 being invalid. */
+			ipc_put_u32(&w, (uint32_t)(bsize >> 8) & 3);
+			ipc_put_str(&w, field);
 		} else
 			ipc_put_str(&w, field);
 	}
 	ipc_put_u32(&w, nrcpt);
 	for (i = 0; i < nrcpt; i++) {
+		char *tab;
+
 		fuzz_field(&p, end, field, sizeof(field));
 		ipc_put_u32(&w, i);
+		if ((tab = strchr(field, '\t')) == NULL) {
+			ipc_put_str(&w, field);
+			ipc_put_u32(&w, 0);
+			ipc_put_str(&w, "");
+			continue;
+		}
+		*tab = '\0';
 		ipc_put_str(&w, field);
+		ipc_put_u32(&w, tab[1] == '\0' ? 0 : (uint32_t)(unsigned char)tab[1] - '0');
+		ipc_put_str(&w, tab[1] == '\0' ? "" : tab + 2);
 	}
 	fuzz_wr_frame(&w, &f);
 	ok = job_decode(j, &f, err, sizeof(err)) == 0;

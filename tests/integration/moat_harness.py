@@ -36,6 +36,7 @@ LIBEXEC = {
     "smtpd-session": BUILD / "smtpd-session" / "smtpd-session",
     "queue-manager": BUILD / "queue-manager" / "queue-manager",
     "delivery-agent": BUILD / "delivery-agent" / "delivery-agent",
+    "keyholder": BUILD / "keyholder" / "keyholder",
 }
 SMTP_SINK = POSTFIX_ROOT / "usr" / "sbin" / "smtp-sink"
 SMTP_SOURCE = POSTFIX_ROOT / "usr" / "sbin" / "smtp-source"
@@ -846,4 +847,5 @@ def use_build(build):
         "smtpd-session": BUILD / "smtpd-session" / "smtpd-session",
         "queue-manager": BUILD / "queue-manager" / "queue-manager",
         "delivery-agent": BUILD / "delivery-agent" / "delivery-agent",
+        "keyholder": BUILD / "keyholder" / "keyholder",
     })

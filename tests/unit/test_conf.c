@@ -124,13 +124,17 @@ static const struct {
 	{ "listen host name", "listen = localhost:25\n", 1, "bad listen address" },
 	{ "listen v6 unbracketed", "listen = ::1:25\n", 1, "bad listen address" },
 	{ "listen second bad", "listen = 127.0.0.1:25, 127.0.0.1:x\n", 1, "\"127.0.0.1:x\"" },
-	{ "nexthop host name", "relay_host = mx.example.com\n", 1,
-	  "t.conf:1: relay_host: host names are not supported yet; write an IP address in brackets" },
-	{ "nexthop host name port", "relay_host = mx.example.com:25\n", 1, "host names are not supported yet" },
-	{ "nexthop bracketed name", "relay_host = [mx.example.com]:25\n", 1, "host names are not supported yet" },
-	{ "nexthop no brackets", "relay_host = 192.0.2.1:25\n", 1, "write the address in brackets" },
-	{ "nexthop no port", "relay_host = [192.0.2.1]\n", 1, "want [address]:port" },
-	{ "nexthop port 0", "relay_host = [192.0.2.1]:0\n", 1, "port 1..65535" },
+	{ "nexthop bad host name", "relay_host = -mx.example.com\n", 1,
+	  "t.conf:1: relay_host: bad host name \"-mx.example.com\"" },
+	{ "nexthop bad bracketed name", "relay_host = [mx..example.com]:25\n", 1, "bad host name" },
+	{ "nexthop no brackets", "relay_host = 192.0.2.1:25\n", 1, "write an IP address in brackets" },
+	{ "nexthop bad IPv4", "relay_host = [300.1.1.1]:25\n", 1, "bad IP address \"300.1.1.1\"" },
+	{ "nexthop v6 unbracketed", "relay_host = 2001:db8::1\n", 1, "IPv6 address goes in brackets" },
+	{ "nexthop unclosed", "relay_host = [::1\n", 1, "missing ']'" },
+	{ "nexthop port 0", "relay_host = [192.0.2.1]:0\n", 1, "out of range (1..65535)" },
+	{ "nexthop port 65536", "relay_host = mx.example.com:65536\n", 1, "out of range (1..65535)" },
+	{ "nexthop lmtp relative", "relay_host = lmtp:unix:relative\n", 1, "absolute path" },
+	{ "nexthop unknown transport", "relay_host = uucp:[192.0.2.1]\n", 1, "unknown transport \"uucp\"" },
 	{ "nexthop two", "relay_host = [192.0.2.1]:25 [192.0.2.2]:25\n", 1, "one next hop only" },
 	{ "control byte in value", "smtpd_banner_name = moat\rX\n", 1, "control or non-ASCII byte" },
 	{ "8-bit byte in value", "smtpd_banner_name = m\xc3\xb6\x61t\n", 1, "control or non-ASCII byte" },
@@ -181,6 +185,16 @@ static const struct {
 	{ "path", "run_directory = /srv/moat\n", CONF_RUN_DIRECTORY, 0, "/srv/moat" },
 	{ "empty str", "myhostname =\n", CONF_MYHOSTNAME, 0, "" },
 	{ "nexthop empty", "relay_host =\n", CONF_RELAY_HOST, 0, "" },
+	{ "nexthop host name", "relay_host = mx.example.com\n", CONF_RELAY_HOST, 0, "mx.example.com" },
+	{ "nexthop host name port", "relay_host = mx.example.com:2525\n", CONF_RELAY_HOST, 0,
+	  "mx.example.com:2525" },
+	{ "nexthop bracketed name", "relay_host = [mx.example.com]:25\n", CONF_RELAY_HOST, 0,
+	  "[mx.example.com]:25" },
+	{ "nexthop no port", "relay_host = [192.0.2.1]\n", CONF_RELAY_HOST, 0, "[192.0.2.1]" },
+	{ "nexthop smtp:", "relay_host = smtp:[192.0.2.1]:2525\n", CONF_RELAY_HOST, 0,
+	  "smtp:[192.0.2.1]:2525" },
+	{ "nexthop lmtp", "relay_host = lmtp:[::1]:24\n", CONF_RELAY_HOST, 0, "lmtp:[::1]:24" },
+	{ "nexthop mx", "relay_host = mx\n", CONF_RELAY_HOST, 0, "mx" },
 	{ "8-bit in comment", "# m\xc3\xb6\x61t\nsmtpd_banner_name = x\n", CONF_SMTPD_BANNER_NAME, 0, "x" },
 };
 
@@ -355,6 +369,21 @@ test_lists(void)
 	n = parse_str("relay_host = [2001:db8::1]:25\n", &c, &errs);
 	T_OK(n == 0 && c != NULL &&
 	    c->v[CONF_RELAY_HOST].addrs[0].ss_family == AF_INET6, "relay_host IPv6 literal");
+	conf_free(c);
+	free(errs);
+
+	/* An address without a port gets relay_port, wherever that is set. */
+	n = parse_str("relay_host = [192.0.2.1]\nrelay_port = 2526\n", &c, &errs);
+	sin = c != NULL ? (struct sockaddr_in *)&c->v[CONF_RELAY_HOST].addrs[0] : NULL;
+	T_OK(n == 0 && c != NULL && c->v[CONF_RELAY_HOST].naddrs == 1 &&
+	    ntohs(sin->sin_port) == 2526, "relay_host [192.0.2.1] takes relay_port (%s)", errs);
+	conf_free(c);
+	free(errs);
+
+	/* Names have no address to keep. */
+	n = parse_str("relay_host = smtp:[relay.example.net]:587\n", &c, &errs);
+	T_OK(n == 0 && c != NULL && c->v[CONF_RELAY_HOST].naddrs == 0,
+	    "relay_host by name keeps no address (%s)", errs);
 	conf_free(c);
 	free(errs);
 }

@@ -27,10 +27,14 @@ struct job_msg {
 	uint64_t	 size;
 	uint32_t	 body_type;
 	const char	*nexthop;
+	uint32_t	 ret;
+	const char	*envid;
 	uint32_t	 count;		/* as claimed */
 	uint32_t	 nrcpt;		/* as sent */
 	const uint32_t	*idx;
 	const char	*const *rcpt;
+	const uint32_t	*notify;	/* NULL: 0 for each */
+	const char	*const *orcpt;	/* NULL: "" for each */
 	int		 trailing;	/* append a stray byte */
 };
 
@@ -50,10 +54,19 @@ build(const struct job_msg *m, struct ipc_wr *w)
 	ipc_put_u64(w, m->size);
 	ipc_put_u32(w, m->body_type);
 	ipc_put_str(w, m->nexthop);
+	/* envid NULL: the payload of IPC version 2, without DSN fields. */
+	if (m->envid != NULL) {
+		ipc_put_u32(w, m->ret);
+		ipc_put_str(w, m->envid);
+	}
 	ipc_put_u32(w, m->count);
 	for (i = 0; i < m->nrcpt; i++) {
 		ipc_put_u32(w, m->idx[i]);
 		ipc_put_str(w, m->rcpt[i]);
+		if (m->envid == NULL)
+			continue;
+		ipc_put_u32(w, m->notify != NULL ? m->notify[i] : 0);
+		ipc_put_str(w, m->orcpt != NULL ? m->orcpt[i] : "");
 	}
 	if (m->trailing)
 		ipc_put_u32(w, 0);
@@ -81,9 +94,13 @@ decode(const struct job_msg *m, struct job *j, int fd)
 	return r;
 }
 
+static const uint32_t notify2[] = { MOAT_NOTIFY_SUCCESS | MOAT_NOTIFY_DELAY, 0 };
+static const char *const orcpt2[] = { "rfc822;Alice@Example.org", "" };
+
 static const struct job_msg good = {
 	IPC_Q2D_JOB, 42, "0123456789ABCDEF", "sender@example.com", 10,
-	MOAT_BODY_8BITMIME, "[127.0.0.1]:2526", 2, 2, idx2, rcpt2, 0
+	MOAT_BODY_8BITMIME, "smtp:[127.0.0.1]:2526", MOAT_RET_HDRS, "env id+1", 2, 2,
+	idx2, rcpt2, notify2, orcpt2, 0
 };
 
 static void
@@ -97,10 +114,15 @@ test_job_good(void)
 	T_OK(j.id == 42 && strcmp(j.qid, "0123456789ABCDEF") == 0 &&
 	    strcmp(j.sender, "sender@example.com") == 0 && j.size == 10 &&
 	    j.body_type == MOAT_BODY_8BITMIME &&
-	    strcmp(j.nexthop, "[127.0.0.1]:2526") == 0 && j.nrcpt == 2 &&
+	    strcmp(j.nexthop, "smtp:[127.0.0.1]:2526") == 0 && j.nrcpt == 2 &&
 	    j.rcpt[1].idx == 1 && strcmp(j.rcpt[1].mailbox, rcpt2[1]) == 0 &&
 	    strcmp(j.rcpt[0].addr.domain, "example.org") == 0,
 	    "valid job: every field as sent");
+	T_OK(j.dsn_ret == MOAT_RET_HDRS && strcmp(j.envid, "env id+1") == 0 &&
+	    j.rcpt[0].notify == (MOAT_NOTIFY_SUCCESS | MOAT_NOTIFY_DELAY) &&
+	    j.rcpt[1].notify == 0 && strcmp(j.rcpt[0].orcpt, orcpt2[0]) == 0 &&
+	    j.rcpt[1].orcpt[0] == '\0' && j.rcpt[0].flags == 0,
+	    "valid job: DSN fields as sent");
 	m.sender = "";
 	T_OK(decode(&m, &j, -1) == 0 && j.sender[0] == '\0', "null sender accepted");
 	m.nexthop = "";
@@ -119,6 +141,17 @@ test_job_bad(void)
 	static const char *rcpt_crlf[] = { "bob@x.org\r\nRSET" };
 	static const char *rcpt_brackets[] = { "<bob@x.org>" };
 	static const uint32_t idx1[] = { 0 };
+	static char long_envid[MOAT_ENVID_MAX + 2], long_orcpt[MOAT_ORCPT_MAX + 2];
+	static const uint32_t notify_bit16[] = { 0x10, 0 };
+	static const uint32_t notify_high[] = { 0x80000000u, 0 };
+	static const uint32_t notify_never_too[] = {
+		MOAT_NOTIFY_NEVER | MOAT_NOTIFY_FAILURE, 0 };
+	static const char *orcpt_long[] = { long_orcpt, "" };
+	static const char *orcpt_nosemi[] = { "rfc822:a@b.org", "" };
+	static const char *orcpt_notype[] = { ";a@b.org", "" };
+	static const char *orcpt_noaddr[] = { "rfc822;", "" };
+	static const char *orcpt_crlf[] = { "rfc822;a@b.org\r\nRSET", "" };
+	static const char *orcpt_badtype[] = { "rfc 822;a@b.org", "" };
 	struct {
 		const char	*label;
 		struct job_msg	 m;
@@ -143,6 +176,21 @@ test_job_bad(void)
 		{ "recipient too long", good },
 		{ "body type 2", good },
 		{ "next hop too long", good },
+		{ "DSN RET 3", good },
+		{ "DSN RET huge", good },
+		{ "ENVID too long", good },
+		{ "ENVID with CRLF", good },
+		{ "ENVID with a byte over 126", good },
+		{ "NOTIFY bit 0x10", good },
+		{ "NOTIFY high bit", good },
+		{ "NOTIFY NEVER with FAILURE", good },
+		{ "ORCPT too long", good },
+		{ "ORCPT without ';'", good },
+		{ "ORCPT without a type", good },
+		{ "ORCPT without an address", good },
+		{ "ORCPT with CRLF", good },
+		{ "ORCPT type with a space", good },
+		{ "old (v2) job without DSN fields", good },
 	};
 	struct job j;
 	size_t i = 0;
@@ -150,6 +198,9 @@ test_job_bad(void)
 	memset(long_qid, 'A', sizeof(long_qid) - 1);
 	memset(long_hop, '1', sizeof(long_hop) - 1);
 	memset(long_rcpt, 'a', sizeof(long_rcpt) - 1);
+	memset(long_envid, 'e', sizeof(long_envid) - 1);
+	memcpy(long_orcpt, "rfc822;", 7);
+	memset(long_orcpt + 7, 'o', sizeof(long_orcpt) - 8);
 	memcpy(long_rcpt + sizeof(long_rcpt) - 8, "@b.org", 7);
 	c[i++].m.type = IPC_Q2D_CHUNK;
 	c[i++].m.trailing = 1;
@@ -171,6 +222,21 @@ test_job_bad(void)
 	c[i].m.rcpt = rcpt_long; c[i].m.idx = idx1; c[i].m.count = 1; c[i++].m.nrcpt = 1;
 	c[i++].m.body_type = 2;
 	c[i++].m.nexthop = long_hop;
+	c[i++].m.ret = 3;
+	c[i++].m.ret = 0xffffffffu;
+	c[i++].m.envid = long_envid;
+	c[i++].m.envid = "id\r\nRSET";
+	c[i++].m.envid = "id\xc3\xa9";
+	c[i++].m.notify = notify_bit16;
+	c[i++].m.notify = notify_high;
+	c[i++].m.notify = notify_never_too;
+	c[i++].m.orcpt = orcpt_long;
+	c[i++].m.orcpt = orcpt_nosemi;
+	c[i++].m.orcpt = orcpt_notype;
+	c[i++].m.orcpt = orcpt_noaddr;
+	c[i++].m.orcpt = orcpt_crlf;
+	c[i++].m.orcpt = orcpt_badtype;
+	c[i].m.ret = 0; c[i].m.envid = NULL; c[i].m.notify = NULL; c[i++].m.orcpt = NULL;
 
 	job_init(&j, -1);
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++)
@@ -198,6 +264,8 @@ test_job_max(void)
 	}
 	m.idx = idx;
 	m.rcpt = rcpt;
+	m.notify = NULL;
+	m.orcpt = NULL;
 	m.count = m.nrcpt = JOB_RCPT_MAX;
 	job_init(&j, -1);
 	T_OK(decode(&m, &j, -1) == 0 && j.nrcpt == JOB_RCPT_MAX,
@@ -316,7 +384,7 @@ test_exchange(void)
 	struct ipc_rd r;
 	const uint8_t *p;
 	const char *why;
-	char text[64], relay[64];
+	char text[64], relay[64], tls[64], hop[64];
 	struct job j;
 	size_t n;
 	int sv[2], ok;
@@ -344,6 +412,8 @@ test_exchange(void)
 	T_OK(ok, "exchange: FETCH 1 sent");
 
 	strlcpy_m(j.relay, "mx[192.0.2.1]:25", sizeof(j.relay));
+	strlcpy_m(j.tls, "TLSv1.3 TLS_AES_256_GCM_SHA384 verified=no", sizeof(j.tls));
+	j.rcpt[0].flags = MOAT_RESULT_DSN_PASSED | MOAT_RESULT_FINAL;
 	job_result(&j, 1, 550, "5.1.1", "no such\r\nuser\x01", "in reply to RCPT TO command");
 	job_result(&j, 1, 250, "2.0.0", "overwritten?", NULL);
 	T_OK(job_pending(&j), "exchange: one recipient still open");
@@ -351,7 +421,7 @@ test_exchange(void)
 	T_OK(!job_pending(&j) && j.rcpt[1].code == 550 &&
 	    strcmp(j.rcpt[1].text, "no such??user?") == 0,
 	    "exchange: first result kept, control bytes replaced");
-	T_OK(job_finish(&j) == 0, "exchange: results sent");
+	T_OK(job_finish(&j, "smtp:[192.0.2.1]:25") == 0, "exchange: results sent");
 	for (n = 0; n < 2; n++) {
 		ok = ipc_recv(sv[1], buf, &f, &why) == 1 && f.hdr.type == IPC_D2Q_RESULT;
 		ipc_rd_init(&r, &f);
@@ -361,12 +431,23 @@ test_exchange(void)
 		    strcmp(text, n == 0 ? "2.0.0" : "5.1.1") == 0;
 		ok = ok && ipc_get_str(&r, text, sizeof(text)) == 0;
 		ok = ok && ipc_get_str(&r, relay, sizeof(relay)) == 0 &&
-		    strcmp(relay, "mx[192.0.2.1]:25") == 0 && ipc_rd_end(&r) == 0;
+		    strcmp(relay, "mx[192.0.2.1]:25") == 0;
+		ok = ok && ipc_get_u32(&r) == (n == 0 ?
+		    (MOAT_RESULT_DSN_PASSED | MOAT_RESULT_FINAL) : 0);
+		ok = ok && ipc_get_str(&r, tls, sizeof(tls)) == 0 &&
+		    strcmp(tls, "TLSv1.3 TLS_AES_256_GCM_SHA384 verified=no") == 0 &&
+		    ipc_rd_end(&r) == 0;
 		T_OK(ok, "exchange: RESULT for recipient %zu", n);
 	}
 	ok = ipc_recv(sv[1], buf, &f, &why) == 1 && f.hdr.type == IPC_D2Q_DONE;
 	ipc_rd_init(&r, &f);
-	T_OK(ok && ipc_get_u64(&r) == 42 && ipc_rd_end(&r) == 0, "exchange: DONE");
+	T_OK(ok && ipc_get_u64(&r) == 42 && ipc_get_str(&r, hop, sizeof(hop)) == 0 &&
+	    strcmp(hop, "smtp:[192.0.2.1]:25") == 0 && ipc_rd_end(&r) == 0,
+	    "exchange: DONE with the cached next hop");
+	T_OK(job_uncached(&j) == 0, "exchange: UNCACHED sent");
+	ok = ipc_recv(sv[1], buf, &f, &why) == 1 && f.hdr.type == IPC_D2Q_UNCACHED;
+	ipc_rd_init(&r, &f);
+	T_OK(ok && ipc_rd_end(&r) == 0, "exchange: UNCACHED is empty");
 
 	/* A chunk for another job ends the exchange with an error. */
 	j.eof = 0;

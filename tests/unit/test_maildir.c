@@ -187,10 +187,14 @@ make_job(struct job *j, uint64_t id, const char *qid, const char *sender,
 	ipc_put_u64(&w, size);
 	ipc_put_u32(&w, MOAT_BODY_7BIT);
 	ipc_put_str(&w, "");
+	ipc_put_u32(&w, MOAT_RET_NONE);
+	ipc_put_str(&w, "");
 	ipc_put_u32(&w, n);
 	for (i = 0; i < n; i++) {
 		ipc_put_u32(&w, 10 + i);
 		ipc_put_str(&w, rcpt[i]);
+		ipc_put_u32(&w, 0);
+		ipc_put_str(&w, "");
 	}
 	if ((msg = ipc_wr_finish(&w, &len)) != NULL &&
 	    ipc_frame_decode(msg, len, &f, &why) == 0) {
@@ -286,8 +290,10 @@ test_local_jobs(void)
 	T_OK(local_deliver(&j, &o) == 0, "three recipients handled");
 	T_OK(j.rcpt[0].code == 250 && j.rcpt[1].code == 250,
 	    "two recipients delivered");
-	T_OK(j.rcpt[2].code == 550 && strcmp(j.rcpt[2].enh, "5.1.3") == 0,
-	    "unusable maildir name refused 550 5.1.3");
+	T_OK(j.rcpt[0].flags == MOAT_RESULT_FINAL && j.rcpt[1].flags == MOAT_RESULT_FINAL,
+	    "maildir deliveries are final (MOAT_RESULT_FINAL)");
+	T_OK(j.rcpt[2].code == 550 && strcmp(j.rcpt[2].enh, "5.1.3") == 0 &&
+	    j.rcpt[2].flags == 0, "unusable maildir name refused 550 5.1.3, not final");
 	T_OK(read_delivered("dave", buf, sizeof(buf)) > 0 &&
 	    strcmp(buf, "Return-Path: <>\nDelivered-To: dave@example.org\n"
 	    "Subject: hi\n\nline one\n.dot line\nend") == 0,

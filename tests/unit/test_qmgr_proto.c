@@ -66,19 +66,41 @@ put_raw(struct ipc_wr *w, const char *s, size_t n)
 		abort();
 }
 
-/* IPC_S2Q_BEGIN from its fields; rcpt ends at NULL, count is sent as given. */
+/*
+ * IPC_S2Q_BEGIN from its fields; rcpt ends at NULL, count is sent as
+ * given.  DSN: RET and ENVID as given, and each recipient's NOTIFY and
+ * ORCPT (notify[i] and orcpt[i] when those arrays are given, else 0 and
+ * "").
+ */
 static void
-begin_build(struct msg *m, const char *helo, const char *sender, uint32_t body,
-    uint64_t declared, uint32_t count, const char *const *rcpt)
+begin_build_dsn(struct msg *m, const char *helo, const char *sender, uint32_t body,
+    uint64_t declared, uint32_t ret, const char *envid, uint32_t count,
+    const char *const *rcpt, const uint32_t *notify, const char *const *orcpt)
 {
+	size_t i;
+
 	ipc_wr_init(&m->w, IPC_S2Q_BEGIN, 1);
 	put_raw(&m->w, helo, strlen(helo));
 	put_raw(&m->w, sender, strlen(sender));
 	ipc_put_u32(&m->w, body);
 	ipc_put_u64(&m->w, declared);
+	ipc_put_u32(&m->w, ret);
+	put_raw(&m->w, envid, strlen(envid));
 	ipc_put_u32(&m->w, count);
-	for (; *rcpt != NULL; rcpt++)
-		put_raw(&m->w, *rcpt, strlen(*rcpt));
+	for (i = 0; rcpt[i] != NULL; i++) {
+		put_raw(&m->w, rcpt[i], strlen(rcpt[i]));
+		ipc_put_u32(&m->w, notify != NULL ? notify[i] : 0);
+		put_raw(&m->w, orcpt != NULL ? orcpt[i] : "",
+		    orcpt != NULL ? strlen(orcpt[i]) : 0);
+	}
+}
+
+static void
+begin_build(struct msg *m, const char *helo, const char *sender, uint32_t body,
+    uint64_t declared, uint32_t count, const char *const *rcpt)
+{
+	begin_build_dsn(m, helo, sender, body, declared, MOAT_RET_NONE, "", count, rcpt,
+	    NULL, NULL);
 }
 
 static void
@@ -228,12 +250,18 @@ begin_raw_field(int which, const char *s, size_t n, uint32_t *nrcpt)
 		put_raw(&m.w, "a@example.org", 13);
 	ipc_put_u32(&m.w, MOAT_BODY_7BIT);
 	ipc_put_u64(&m.w, 0);
+	ipc_put_u32(&m.w, MOAT_RET_NONE);
+	put_raw(&m.w, "", 0);
 	ipc_put_u32(&m.w, 2);
 	put_raw(&m.w, "b@example.org", 13);
+	ipc_put_u32(&m.w, 0);
+	put_raw(&m.w, "", 0);
 	if (which == 2)
 		put_raw(&m.w, s, n);
 	else
 		put_raw(&m.w, "c@example.org", 13);
+	ipc_put_u32(&m.w, 0);
+	put_raw(&m.w, "", 0);
 	if (msg_frame(&m) == -1)
 		abort();
 	e = qmgr_proto_begin(&m.f, 1000, &b);
@@ -417,6 +445,7 @@ test_data(void)
 static void
 test_fixed(void)
 {
+	char hop[MOAT_NEXTHOP_MAX + 1], longhop[MOAT_NEXTHOP_MAX + 2];
 	struct qmgr_proto_fetch fe;
 	struct ipc_frame t;
 	struct msg m;
@@ -473,25 +502,143 @@ test_fixed(void)
 
 	ipc_wr_init(&m.w, IPC_D2Q_DONE, 1);
 	ipc_put_u64(&m.w, 43);
-	T_OK(msg_frame(&m) == 0 && qmgr_proto_done(&m.f, &v) == QP_OK && v == 43,
-	    "done: the job id");
+	ipc_put_str(&m.w, "");
+	T_OK(msg_frame(&m) == 0 && qmgr_proto_done(&m.f, &v, hop, sizeof(hop)) == QP_OK &&
+	    v == 43 && hop[0] == '\0', "done: the job id, no cached next hop");
 	ipc_wr_free(&m.w);
 	ipc_wr_init(&m.w, IPC_D2Q_DONE, 1);
-	ipc_put_u32(&m.w, 43);
-	T_OK(msg_frame(&m) == 0 && qmgr_proto_done(&m.f, &v) == QP_MALFORMED,
-	    "done: short");
+	ipc_put_u64(&m.w, 44);
+	ipc_put_str(&m.w, "smtp:example.com:25");
+	T_OK(msg_frame(&m) == 0 && qmgr_proto_done(&m.f, &v, hop, sizeof(hop)) == QP_OK &&
+	    v == 44 && strcmp(hop, "smtp:example.com:25") == 0, "done: a cached next hop");
+	ipc_wr_free(&m.w);
+	memset(longhop, 'a', sizeof(longhop) - 1);
+	longhop[sizeof(longhop) - 1] = '\0';
+	ipc_wr_init(&m.w, IPC_D2Q_DONE, 1);
+	ipc_put_u64(&m.w, 44);
+	ipc_put_str(&m.w, longhop);
+	T_OK(msg_frame(&m) == 0 && qmgr_proto_done(&m.f, &v, hop, sizeof(hop)) ==
+	    QP_MALFORMED, "done: cached next hop over MOAT_NEXTHOP_MAX");
+	ipc_wr_free(&m.w);
+	ipc_wr_init(&m.w, IPC_D2Q_DONE, 1);
+	ipc_put_u64(&m.w, 44);
+	ipc_put_str(&m.w, "smtp:a.example:25\r\nsmtp:b.example:25");
+	T_OK(msg_frame(&m) == 0 && qmgr_proto_done(&m.f, &v, hop, sizeof(hop)) ==
+	    QP_MALFORMED, "done: cached next hop with a line break");
 	ipc_wr_free(&m.w);
 	ipc_wr_init(&m.w, IPC_D2Q_DONE, 1);
 	ipc_put_u64(&m.w, 43);
-	put_raw(&m.w, "", 0);
-	T_OK(msg_frame(&m) == 0 && qmgr_proto_done(&m.f, &v) == QP_MALFORMED,
-	    "done: trailing bytes");
+	T_OK(msg_frame(&m) == 0 && qmgr_proto_done(&m.f, &v, hop, sizeof(hop)) ==
+	    QP_MALFORMED, "done: no cached next hop field (version 2 payload)");
+	ipc_wr_free(&m.w);
+	ipc_wr_init(&m.w, IPC_D2Q_DONE, 1);
+	ipc_put_u32(&m.w, 43);
+	T_OK(msg_frame(&m) == 0 && qmgr_proto_done(&m.f, &v, hop, sizeof(hop)) ==
+	    QP_MALFORMED, "done: short");
+	ipc_wr_free(&m.w);
+	ipc_wr_init(&m.w, IPC_D2Q_DONE, 1);
+	ipc_put_u64(&m.w, 43);
+	ipc_put_str(&m.w, "");
+	put_raw(&m.w, "x", 1);
+	T_OK(msg_frame(&m) == 0 && qmgr_proto_done(&m.f, &v, hop, sizeof(hop)) ==
+	    QP_MALFORMED, "done: trailing bytes");
 	ipc_wr_free(&m.w);
 }
 
+/* BEGIN's DSN fields (RFC 3461): RET, ENVID, NOTIFY, ORCPT. */
 static void
-result_build(struct msg *m, uint32_t idx, uint32_t code, const char *enh,
-    const char *text, const char *relay, const char *extra)
+test_begin_dsn(void)
+{
+	static const char *const two[] = { "bob@example.net", "carol@example.net", NULL };
+	char envid100[101], envid101[102], orcpt500[501], orcpt501[502];
+	struct {
+		const char		*label;
+		uint32_t		 ret;
+		const char		*envid;
+		uint32_t		 notify;
+		const char		*orcpt;
+		enum qmgr_proto_err	 want;
+	} cases[] = {
+		{ "none", MOAT_RET_NONE, "", 0, "", QP_OK },
+		{ "RET=FULL", MOAT_RET_FULL, "", 0, "", QP_OK },
+		{ "RET=HDRS", MOAT_RET_HDRS, "", 0, "", QP_OK },
+		{ "RET 3", 3, "", 0, "", QP_MALFORMED },
+		{ "RET 0xffffffff", 0xffffffffu, "", 0, "", QP_MALFORMED },
+		{ "ENVID", 0, "QQ314159 a+b=c", 0, "", QP_OK },
+		{ "ENVID of 100", 0, envid100, 0, "", QP_OK },
+		{ "ENVID of 101", 0, envid101, 0, "", QP_MALFORMED },
+		{ "ENVID with CR LF", 0, "a\r\nX-Injected: 1", 0, "", QP_MALFORMED },
+		{ "ENVID with a tab", 0, "a\tb", 0, "", QP_MALFORMED },
+		{ "ENVID 8-bit", 0, "caf\xc3\xa9", 0, "", QP_MALFORMED },
+		{ "NOTIFY=NEVER", 0, "", MOAT_NOTIFY_NEVER, "", QP_OK },
+		{ "NOTIFY=SUCCESS,FAILURE,DELAY", 0, "",
+		  MOAT_NOTIFY_SUCCESS | MOAT_NOTIFY_FAILURE | MOAT_NOTIFY_DELAY, "", QP_OK },
+		{ "NOTIFY=NEVER,DELAY", 0, "", MOAT_NOTIFY_NEVER | MOAT_NOTIFY_DELAY, "",
+		  QP_MALFORMED },
+		{ "NOTIFY unknown bit", 0, "", 0x10, "", QP_MALFORMED },
+		{ "NOTIFY all bits", 0, "", 0xffffffffu, "", QP_MALFORMED },
+		{ "ORCPT rfc822", 0, "", 0, "rfc822;orig@example.org", QP_OK },
+		{ "ORCPT utf-8", 0, "", 0, "utf-8;orig@example.org", QP_OK },
+		{ "ORCPT of 500", 0, "", 0, orcpt500, QP_OK },
+		{ "ORCPT of 501", 0, "", 0, orcpt501, QP_MALFORMED },
+		{ "ORCPT without type", 0, "", 0, "orig@example.org", QP_MALFORMED },
+		{ "ORCPT unknown type", 0, "", 0, "x400;orig", QP_MALFORMED },
+		{ "ORCPT upper-case type (the session folds it)", 0, "", 0, "RFC822;a@b",
+		  QP_MALFORMED },
+		{ "ORCPT empty address", 0, "", 0, "rfc822;", QP_MALFORMED },
+		{ "ORCPT with CR LF", 0, "", 0, "rfc822;a@b\r\nX: y", QP_MALFORMED },
+	};
+	struct qmgr_proto_begin b;
+	enum qmgr_proto_err e;
+	uint32_t notify[2];
+	const char *orcpt[2];
+	struct msg m;
+	size_t i;
+
+	memset(envid100, 'e', 100);
+	envid100[100] = '\0';
+	memset(envid101, 'e', 101);
+	envid101[101] = '\0';
+	memcpy(orcpt500, "rfc822;", 7);
+	memset(orcpt500 + 7, 'o', 493);
+	orcpt500[500] = '\0';
+	snprintf(orcpt501, sizeof(orcpt501), "%so", orcpt500);
+	T_OK(strlen(orcpt500) == 500 && strlen(orcpt501) == 501, "dsn: test strings");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* The DSN of the second recipient is the one under test. */
+		notify[0] = MOAT_NOTIFY_FAILURE;
+		orcpt[0] = "rfc822;first@example.org";
+		notify[1] = cases[i].notify;
+		orcpt[1] = cases[i].orcpt;
+		begin_build_dsn(&m, "h.example", "a@example.org", 0, 0, cases[i].ret,
+		    cases[i].envid, 2, two, notify, orcpt);
+		if (msg_frame(&m) == -1)
+			abort();
+		e = qmgr_proto_begin(&m.f, 1000, &b);
+		T_OK(e == cases[i].want, "dsn: %s (got %d)", cases[i].label, (int)e);
+		if (e == QP_OK)
+			T_OK(b.dsn_ret == cases[i].ret && strcmp(b.dsn_envid, cases[i].envid) == 0 &&
+			    b.nrcpt == 2 && b.rcpt[0].notify == MOAT_NOTIFY_FAILURE &&
+			    strcmp(b.rcpt[0].orcpt, "rfc822;first@example.org") == 0 &&
+			    b.rcpt[1].notify == cases[i].notify &&
+			    strcmp(b.rcpt[1].orcpt, cases[i].orcpt) == 0,
+			    "dsn: %s: every field decoded", cases[i].label);
+		else if (cases[i].notify != 0 || cases[i].orcpt[0] != '\0')
+			T_OK(b.nrcpt == 1, "dsn: %s: the recipient before it kept",
+			    cases[i].label);
+		qmgr_proto_begin_free(&b);
+		ipc_wr_free(&m.w);
+	}
+}
+
+/*
+ * IPC_D2Q_RESULT; relay NOSTR leaves out the relay and what follows it,
+ * tls NOSTR leaves out the TLS text; extra is appended.
+ */
+static void
+result_build_v3(struct msg *m, uint32_t idx, uint32_t code, const char *enh,
+    const char *text, const char *relay, uint32_t flags, const char *tls,
+    const char *extra)
 {
 	ipc_wr_init(&m->w, IPC_D2Q_RESULT, 1);
 	ipc_put_u64(&m->w, 9);
@@ -499,12 +646,67 @@ result_build(struct msg *m, uint32_t idx, uint32_t code, const char *enh,
 	ipc_put_u32(&m->w, code);
 	put_raw(&m->w, enh, strlen(enh));
 	put_raw(&m->w, text, strlen(text));
-	if (relay != NOSTR)
+	if (relay != NOSTR) {
 		put_raw(&m->w, relay, strlen(relay));
+		ipc_put_u32(&m->w, flags);
+		if (tls != NOSTR)
+			put_raw(&m->w, tls, strlen(tls));
+	}
 	if (extra != NULL)
 		put_raw(&m->w, extra, strlen(extra));
 	if (msg_frame(m) == -1)
 		abort();
+}
+
+static void
+result_build(struct msg *m, uint32_t idx, uint32_t code, const char *enh,
+    const char *text, const char *relay, const char *extra)
+{
+	result_build_v3(m, idx, code, enh, text, relay, MOAT_RESULT_DSN_PASSED, "", extra);
+}
+
+/* RESULT's flags and TLS text. */
+static void
+test_result_flags(void)
+{
+	char tls127[128], tls128[129];
+	struct {
+		const char		*label;
+		uint32_t		 flags;
+		const char		*tls;
+		enum qmgr_proto_err	 want;
+	} cases[] = {
+		{ "no flags, clear text", 0, "", QP_OK },
+		{ "DSN passed on", MOAT_RESULT_DSN_PASSED, "TLSv1.3 TLS_AES_256_GCM_SHA384 "
+		  "verified=yes", QP_OK },
+		{ "final", MOAT_RESULT_FINAL, "", QP_OK },
+		{ "both", MOAT_RESULT_DSN_PASSED | MOAT_RESULT_FINAL, "", QP_OK },
+		{ "unknown flag", 0x04, "", QP_MALFORMED },
+		{ "every flag", 0xffffffffu, "", QP_MALFORMED },
+		{ "TLS of 127", 0, tls127, QP_OK },
+		{ "TLS of 128", 0, tls128, QP_MALFORMED },
+		{ "TLS with LF", 0, "TLSv1.3\nX", QP_MALFORMED },
+		{ "TLS missing", 0, NOSTR, QP_MALFORMED },
+	};
+	struct qmgr_proto_result res;
+	enum qmgr_proto_err e;
+	struct msg m;
+	size_t i;
+
+	memset(tls127, 't', 127);
+	tls127[127] = '\0';
+	memset(tls128, 't', 128);
+	tls128[128] = '\0';
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		result_build_v3(&m, 1, 250, "2.0.0", "Ok", "mx[192.0.2.1]:25", cases[i].flags,
+		    cases[i].tls, NULL);
+		e = qmgr_proto_result(&m.f, &res);
+		T_OK(e == cases[i].want, "result flags: %s (got %d)", cases[i].label, (int)e);
+		if (e == QP_OK)
+			T_OK(res.flags == cases[i].flags && strcmp(res.tls, cases[i].tls) == 0,
+			    "result flags: %s: flags and TLS read", cases[i].label);
+		ipc_wr_free(&m.w);
+	}
 }
 
 static void
@@ -591,8 +793,10 @@ main(void)
 	test_begin_count();
 	test_begin_strings();
 	test_begin_fields();
+	test_begin_dsn();
 	test_data();
 	test_fixed();
 	test_result();
+	test_result_flags();
 	return t_done();
 }

@@ -36,6 +36,11 @@ struct ccase {
 	int			 has_size;
 	uint64_t		 size;
 	int			 body;		/* B_* */
+	/* DSN (RFC 3461), checked on good MAIL/RCPT lines. */
+	uint32_t		 ret;		/* MOAT_RET_* */
+	const char		*envid;		/* decoded; NULL: none */
+	uint32_t		 notify;	/* MOAT_NOTIFY_* bits */
+	const char		*orcpt;		/* decoded "type;addr"; NULL: none */
 };
 
 #define L(x)	.line = x, .len = sizeof(x) - 1
@@ -145,7 +150,46 @@ static const struct ccase cases[] = {
 	    SMTP_CMD_ERR_PARAM_DUP),
 	CMD("SMTPUTF8 unsupported", "MAIL FROM:<a@b.example> SMTPUTF8", SMTP_VERB_MAIL,
 	    SMTP_CMD_ERR_PARAM_UNSUPPORTED),
-	CMD("RET= unsupported", "MAIL FROM:<a@b.example> RET=FULL", SMTP_VERB_MAIL,
+	/* DSN on MAIL: RET and ENVID (RFC 3461 4.3, 4.4). */
+	{ .label = "RET=FULL", L("MAIL FROM:<a@b.example> RET=FULL"), .verb = SMTP_VERB_MAIL,
+	  .local = "a", .domain = "b.example", .ret = MOAT_RET_FULL },
+	{ .label = "ret=hdrs lower case", L("MAIL FROM:<a@b.example> ret=hdrs"),
+	  .verb = SMTP_VERB_MAIL, .local = "a", .domain = "b.example", .ret = MOAT_RET_HDRS },
+	{ .label = "ENVID plain", L("MAIL FROM:<a@b.example> ENVID=QQ314159"),
+	  .verb = SMTP_VERB_MAIL, .local = "a", .domain = "b.example", .envid = "QQ314159" },
+	{ .label = "ENVID xtext decoded", L("MAIL FROM:<a@b.example> ENVID=a+2Bb+3Dc+20d"),
+	  .verb = SMTP_VERB_MAIL, .local = "a", .domain = "b.example", .envid = "a+b=c d" },
+	{ .label = "RET, ENVID, SIZE, BODY together",
+	  L("MAIL FROM:<a@b.example> SIZE=9 RET=HDRS BODY=8BITMIME ENVID=x1"),
+	  .verb = SMTP_VERB_MAIL, .local = "a", .domain = "b.example", .has_size = 1,
+	  .size = 9, .body = B_8BIT, .ret = MOAT_RET_HDRS, .envid = "x1" },
+	CMD("RET unknown value", "MAIL FROM:<a@b.example> RET=BODY", SMTP_VERB_MAIL,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("RET no value", "MAIL FROM:<a@b.example> RET", SMTP_VERB_MAIL,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("RET twice", "MAIL FROM:<a@b.example> RET=FULL RET=HDRS", SMTP_VERB_MAIL,
+	    SMTP_CMD_ERR_PARAM_DUP),
+	CMD("ENVID twice", "MAIL FROM:<a@b.example> ENVID=a ENVID=a", SMTP_VERB_MAIL,
+	    SMTP_CMD_ERR_PARAM_DUP),
+	CMD("ENVID plus at the end", "MAIL FROM:<a@b.example> ENVID=abc+", SMTP_VERB_MAIL,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("ENVID plus one digit", "MAIL FROM:<a@b.example> ENVID=abc+4", SMTP_VERB_MAIL,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("ENVID lower-case hex", "MAIL FROM:<a@b.example> ENVID=a+2b", SMTP_VERB_MAIL,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("ENVID non-hex after plus", "MAIL FROM:<a@b.example> ENVID=a+GG", SMTP_VERB_MAIL,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("ENVID decodes to a control byte", "MAIL FROM:<a@b.example> ENVID=a+0D+0Ab",
+	    SMTP_VERB_MAIL, SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("ENVID decodes to NUL", "MAIL FROM:<a@b.example> ENVID=a+00", SMTP_VERB_MAIL,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("ENVID decodes to 8-bit", "MAIL FROM:<a@b.example> ENVID=+C3+A9", SMTP_VERB_MAIL,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("ENVID no value", "MAIL FROM:<a@b.example> ENVID", SMTP_VERB_MAIL,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("ENVID on RCPT", "RCPT TO:<c@d.example> ENVID=x", SMTP_VERB_RCPT,
+	    SMTP_CMD_ERR_PARAM_UNSUPPORTED),
+	CMD("RET on RCPT", "RCPT TO:<c@d.example> RET=FULL", SMTP_VERB_RCPT,
 	    SMTP_CMD_ERR_PARAM_UNSUPPORTED),
 	CMD("AUTH= unsupported", "MAIL FROM:<a@b.example> AUTH=<>", SMTP_VERB_MAIL,
 	    SMTP_CMD_ERR_PARAM_UNSUPPORTED),
@@ -181,9 +225,62 @@ static const struct ccase cases[] = {
 	CMD("RCPT no path", "RCPT TO:", SMTP_VERB_RCPT, SMTP_CMD_ERR_SYNTAX),
 	CMD("RCPT bad literal", "RCPT TO:<c@[300.1.1.1]>", SMTP_VERB_RCPT, SMTP_CMD_ERR_RCPT),
 	CMD("RCPT 8-bit domain", "RCPT TO:<c@\xc3\xa9.example>", SMTP_VERB_RCPT, SMTP_CMD_ERR_RCPT),
-	CMD("RCPT NOTIFY unsupported", "RCPT TO:<c@d.example> NOTIFY=NEVER", SMTP_VERB_RCPT,
+	/* DSN on RCPT: NOTIFY and ORCPT (RFC 3461 4.1, 4.2). */
+	{ .label = "NOTIFY=NEVER", L("RCPT TO:<c@d.example> NOTIFY=NEVER"), .verb = SMTP_VERB_RCPT,
+	  .local = "c", .domain = "d.example", .notify = MOAT_NOTIFY_NEVER },
+	{ .label = "NOTIFY list", L("RCPT TO:<c@d.example> NOTIFY=SUCCESS,FAILURE,DELAY"),
+	  .verb = SMTP_VERB_RCPT, .local = "c", .domain = "d.example",
+	  .notify = MOAT_NOTIFY_SUCCESS | MOAT_NOTIFY_FAILURE | MOAT_NOTIFY_DELAY },
+	{ .label = "notify lower case, any order", L("RCPT TO:<c@d.example> notify=delay,success"),
+	  .verb = SMTP_VERB_RCPT, .local = "c", .domain = "d.example",
+	  .notify = MOAT_NOTIFY_SUCCESS | MOAT_NOTIFY_DELAY },
+	{ .label = "ORCPT rfc822 decoded",
+	  L("RCPT TO:<c@d.example> ORCPT=rfc822;Orig+2Bx@D.example"), .verb = SMTP_VERB_RCPT,
+	  .local = "c", .domain = "d.example", .orcpt = "rfc822;Orig+x@D.example" },
+	{ .label = "ORCPT type case folded", L("RCPT TO:<c@d.example> ORCPT=RFC822;c@d.example"),
+	  .verb = SMTP_VERB_RCPT, .local = "c", .domain = "d.example",
+	  .orcpt = "rfc822;c@d.example" },
+	{ .label = "ORCPT utf-8 type", L("RCPT TO:<c@d.example> ORCPT=utf-8;c@d.example"),
+	  .verb = SMTP_VERB_RCPT, .local = "c", .domain = "d.example", .orcpt = "utf-8;c@d.example" },
+	{ .label = "NOTIFY and ORCPT together",
+	  L("RCPT TO:<c@d.example> ORCPT=rfc822;x+40y.example NOTIFY=FAILURE"),
+	  .verb = SMTP_VERB_RCPT, .local = "c", .domain = "d.example",
+	  .notify = MOAT_NOTIFY_FAILURE, .orcpt = "rfc822;x@y.example" },
+	CMD("NOTIFY=NEVER,SUCCESS", "RCPT TO:<c@d.example> NOTIFY=NEVER,SUCCESS", SMTP_VERB_RCPT,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("NOTIFY=SUCCESS,NEVER", "RCPT TO:<c@d.example> NOTIFY=SUCCESS,NEVER", SMTP_VERB_RCPT,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("NOTIFY value twice", "RCPT TO:<c@d.example> NOTIFY=SUCCESS,SUCCESS", SMTP_VERB_RCPT,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("NOTIFY unknown value", "RCPT TO:<c@d.example> NOTIFY=ALWAYS", SMTP_VERB_RCPT,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("NOTIFY empty item", "RCPT TO:<c@d.example> NOTIFY=SUCCESS,,DELAY", SMTP_VERB_RCPT,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("NOTIFY trailing comma", "RCPT TO:<c@d.example> NOTIFY=FAILURE,", SMTP_VERB_RCPT,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("NOTIFY prefix of a word", "RCPT TO:<c@d.example> NOTIFY=SUCC", SMTP_VERB_RCPT,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("NOTIFY no value", "RCPT TO:<c@d.example> NOTIFY", SMTP_VERB_RCPT,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("NOTIFY twice", "RCPT TO:<c@d.example> NOTIFY=DELAY NOTIFY=DELAY", SMTP_VERB_RCPT,
+	    SMTP_CMD_ERR_PARAM_DUP),
+	CMD("ORCPT twice", "RCPT TO:<c@d.example> ORCPT=rfc822;a@b ORCPT=rfc822;a@b",
+	    SMTP_VERB_RCPT, SMTP_CMD_ERR_PARAM_DUP),
+	CMD("ORCPT without type", "RCPT TO:<c@d.example> ORCPT=c@d.example", SMTP_VERB_RCPT,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("ORCPT unknown type", "RCPT TO:<c@d.example> ORCPT=x400;c", SMTP_VERB_RCPT,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("ORCPT empty address", "RCPT TO:<c@d.example> ORCPT=rfc822;", SMTP_VERB_RCPT,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("ORCPT bad xtext", "RCPT TO:<c@d.example> ORCPT=rfc822;a+zz@b", SMTP_VERB_RCPT,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("ORCPT plus at the end", "RCPT TO:<c@d.example> ORCPT=rfc822;a@b+", SMTP_VERB_RCPT,
+	    SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("ORCPT decodes to CR LF", "RCPT TO:<c@d.example> ORCPT=rfc822;a+0D+0AX:y",
+	    SMTP_VERB_RCPT, SMTP_CMD_ERR_PARAM_SYNTAX),
+	CMD("NOTIFY on MAIL", "MAIL FROM:<a@b.example> NOTIFY=NEVER", SMTP_VERB_MAIL,
 	    SMTP_CMD_ERR_PARAM_UNSUPPORTED),
-	CMD("RCPT ORCPT unsupported", "RCPT TO:<c@d.example> ORCPT=rfc822;c@d.example", SMTP_VERB_RCPT,
+	CMD("ORCPT on MAIL", "MAIL FROM:<a@b.example> ORCPT=rfc822;a@b", SMTP_VERB_MAIL,
 	    SMTP_CMD_ERR_PARAM_UNSUPPORTED),
 	CMD("RCPT SIZE not accepted", "RCPT TO:<c@d.example> SIZE=1", SMTP_VERB_RCPT,
 	    SMTP_CMD_ERR_PARAM_UNSUPPORTED),
@@ -209,9 +306,14 @@ static const struct ccase cases[] = {
 	CMD("VRFY", "VRFY user", SMTP_VERB_VRFY, SMTP_CMD_OK),
 	CMD("VRFY without argument", "VRFY", SMTP_VERB_VRFY, SMTP_CMD_ERR_SYNTAX),
 
+	CMD("STARTTLS", "STARTTLS", SMTP_VERB_STARTTLS, SMTP_CMD_OK),
+	CMD("starttls lower case", "starttls", SMTP_VERB_STARTTLS, SMTP_CMD_OK),
+	CMD("STARTTLS trailing spaces", "STARTTLS  ", SMTP_VERB_STARTTLS, SMTP_CMD_OK),
+	CMD("STARTTLS with argument", "STARTTLS now", SMTP_VERB_STARTTLS, SMTP_CMD_ERR_SYNTAX),
+	CMD("STARTTLS NUL", "STARTTLS \0", SMTP_VERB_STARTTLS, SMTP_CMD_ERR_CONTROL),
+	CMD("STARTTLS glued to a command", "STARTTLSRSET", SMTP_VERB_UNKNOWN, SMTP_CMD_ERR_UNRECOGNIZED),
+
 	/* Known, not implemented. */
-	CMD("STARTTLS", "STARTTLS", SMTP_VERB_STARTTLS, SMTP_CMD_ERR_NOT_IMPLEMENTED),
-	CMD("starttls lower case", "starttls", SMTP_VERB_STARTTLS, SMTP_CMD_ERR_NOT_IMPLEMENTED),
 	CMD("AUTH", "AUTH PLAIN AGFAAGI=", SMTP_VERB_AUTH, SMTP_CMD_ERR_NOT_IMPLEMENTED),
 	CMD("BDAT", "BDAT 100 LAST", SMTP_VERB_BDAT, SMTP_CMD_ERR_NOT_IMPLEMENTED),
 	CMD("ETRN", "ETRN example.com", SMTP_VERB_ETRN, SMTP_CMD_ERR_NOT_IMPLEMENTED),
@@ -260,6 +362,14 @@ check_case(const struct ccase *c)
 	T_OK(cmd.has_size == c->has_size && (!c->has_size || cmd.size == c->size),
 	    "%s: SIZE %d %llu", c->label, cmd.has_size, (unsigned long long)cmd.size);
 	T_OK(cmd.body + 1 == c->body, "%s: BODY %d", c->label, cmd.body);
+	T_OK(cmd.dsn_ret == c->ret, "%s: RET %u", c->label, cmd.dsn_ret);
+	T_OK(c->envid == NULL ? !cmd.has_envid :
+	    cmd.has_envid && strcmp(cmd.dsn_envid, c->envid) == 0,
+	    "%s: ENVID \"%s\"", c->label, cmd.dsn_envid);
+	T_OK(cmd.dsn_notify == c->notify, "%s: NOTIFY %u", c->label, cmd.dsn_notify);
+	T_OK(c->orcpt == NULL ? !cmd.has_orcpt :
+	    cmd.has_orcpt && strcmp(cmd.dsn_orcpt, c->orcpt) == 0,
+	    "%s: ORCPT \"%s\"", c->label, cmd.dsn_orcpt);
 }
 
 /* Every error has its own reply, with the code the session relies on. */
@@ -271,7 +381,8 @@ check_replies(void)
 		const char		*reply;
 	} r[] = {
 		{ "FOO", "500 5.5.2 Error: command not recognized" },
-		{ "STARTTLS", "502 5.5.1 Error: command not implemented" },
+		{ "EXPN staff", "502 5.5.1 Error: command not implemented" },
+		{ "STARTTLS now", "501 5.5.4 Syntax: STARTTLS" },
 		{ "EHLO", "501 5.5.4 Syntax: EHLO hostname" },
 		{ "HELO", "501 5.5.4 Syntax: HELO hostname" },
 		{ "MAIL", "501 5.5.4 Syntax: MAIL FROM:<address>" },
@@ -369,6 +480,27 @@ check_lengths(void)
 	    cmd.size == 0, "SIZE of 20 zeros");
 	T_OK(parse_built("MAIL FROM:<a@b.example> X=", 'v', 3000, "", &cmd) ==
 	    SMTP_CMD_ERR_PARAM_UNSUPPORTED, "long unknown parameter");
+	/* DSN caps count decoded bytes: "+41" is one. */
+	T_OK(parse_built("MAIL FROM:<a@b.example> ENVID=", 'e', MOAT_ENVID_MAX, "", &cmd) ==
+	    SMTP_CMD_OK && strlen(cmd.dsn_envid) == MOAT_ENVID_MAX,
+	    "ENVID of %d bytes", MOAT_ENVID_MAX);
+	T_OK(parse_built("MAIL FROM:<a@b.example> ENVID=", 'e', MOAT_ENVID_MAX + 1, "", &cmd) ==
+	    SMTP_CMD_ERR_PARAM_SYNTAX, "ENVID of %d bytes", MOAT_ENVID_MAX + 1);
+	T_OK(parse_built("MAIL FROM:<a@b.example> ENVID=", 'e', MOAT_ENVID_MAX - 1, "+41", &cmd) ==
+	    SMTP_CMD_OK && strlen(cmd.dsn_envid) == MOAT_ENVID_MAX,
+	    "ENVID of %d bytes once decoded", MOAT_ENVID_MAX);
+	T_OK(parse_built("MAIL FROM:<a@b.example> ENVID=", 'e', MOAT_ENVID_MAX, "+41", &cmd) ==
+	    SMTP_CMD_ERR_PARAM_SYNTAX, "ENVID of %d bytes once decoded", MOAT_ENVID_MAX + 1);
+	T_OK(parse_built("MAIL FROM:<a@b.example> ENVID=", 'e', 5000, "", &cmd) ==
+	    SMTP_CMD_ERR_PARAM_SYNTAX, "ENVID of 5000 bytes");
+	T_OK(parse_built("RCPT TO:<c@d.example> ORCPT=rfc822;", 'o', MOAT_ORCPT_MAX - 7, "", &cmd) ==
+	    SMTP_CMD_OK && strlen(cmd.dsn_orcpt) == MOAT_ORCPT_MAX,
+	    "ORCPT of %d bytes with its type", MOAT_ORCPT_MAX);
+	T_OK(parse_built("RCPT TO:<c@d.example> ORCPT=rfc822;", 'o', MOAT_ORCPT_MAX - 6, "", &cmd) ==
+	    SMTP_CMD_ERR_PARAM_SYNTAX && cmd.dsn_orcpt[0] == '\0',
+	    "ORCPT of %d bytes with its type", MOAT_ORCPT_MAX + 1);
+	T_OK(parse_built("RCPT TO:<c@d.example> ORCPT=rfc822;", 'o', 20000, "", &cmd) ==
+	    SMTP_CMD_ERR_PARAM_SYNTAX, "ORCPT of 20000 bytes");
 	T_OK(parse_built("NOOP ", 'z', 60000, "", &cmd) == SMTP_CMD_OK, "long NOOP");
 	T_OK(parse_built("", 'A', 60000, "", &cmd) == SMTP_CMD_ERR_UNRECOGNIZED, "long verb");
 }

@@ -20,13 +20,20 @@
 
 /* The header for these inputs, or "" when the builder failed. */
 static const char *
-received(struct buf *b, const char *helo, int esmtp, const char *rcpt, time_t now)
+received_tls(struct buf *b, const char *helo, int esmtp, const char *tls,
+    const char *rcpt, time_t now)
 {
 	buf_reset(b);
-	if (smtp_received_format(b, helo, esmtp, "192.0.2.7", "mx.example.net",
+	if (smtp_received_format(b, helo, esmtp, "192.0.2.7", tls, "mx.example.net",
 	    "0123456789ABCDEF", rcpt, now) == -1)
 		return "";
 	return (const char *)b->data;
+}
+
+static const char *
+received(struct buf *b, const char *helo, int esmtp, const char *rcpt, time_t now)
+{
+	return received_tls(b, helo, esmtp, NULL, rcpt, now);
 }
 
 /* CRLF after every line and nowhere else; every line after the first
@@ -51,6 +58,53 @@ folded_ok(const char *h)
 		p = eol + 2;
 	}
 	return 1;
+}
+
+#define TLS13	"TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
+
+/* Under TLS: the "using" comment (as Postfix) and ESMTPS (RFC 3848). */
+static void
+test_tls(void)
+{
+	static const struct {
+		const char	*label;
+		int		 esmtp;
+		const char	*rcpt;
+		const char	*want;
+	} cases[] = {
+		{ "TLS, EHLO, one recipient", 1, "bob@example.net",
+		  "Received: from client.example.org ([192.0.2.7])\r\n"
+		  "\t(using " TLS13 ")\r\n"
+		  "\tby mx.example.net (moat) with ESMTPS id 0123456789ABCDEF\r\n"
+		  "\tfor <bob@example.net>; Sun, 22 Nov 2026 13:20:01 +0000\r\n" },
+		{ "TLS, EHLO, several recipients", 1, NULL,
+		  "Received: from client.example.org ([192.0.2.7])\r\n"
+		  "\t(using " TLS13 ")\r\n"
+		  "\tby mx.example.net (moat) with ESMTPS id 0123456789ABCDEF;\r\n"
+		  "\tSun, 22 Nov 2026 13:20:01 +0000\r\n" },
+		{ "TLS, HELO stays SMTP", 0, "bob@example.net",
+		  "Received: from client.example.org ([192.0.2.7])\r\n"
+		  "\t(using " TLS13 ")\r\n"
+		  "\tby mx.example.net (moat) with SMTP id 0123456789ABCDEF\r\n"
+		  "\tfor <bob@example.net>; Sun, 22 Nov 2026 13:20:01 +0000\r\n" },
+	};
+	struct buf b;
+	const char *h;
+	size_t i;
+
+	buf_init(&b, 4096);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		h = received_tls(&b, "client.example.org", cases[i].esmtp, TLS13,
+		    cases[i].rcpt, T_2026);
+		T_OK(strcmp(h, cases[i].want) == 0, "tls: %s", cases[i].label);
+		T_OK(folded_ok(h), "tls: %s: CRLF line ends, tab continuations",
+		    cases[i].label);
+	}
+	/* Without TLS there is no "using" line and never ESMTPS. */
+	h = received_tls(&b, "client.example.org", 1, NULL, NULL, T_2026);
+	T_OK(strstr(h, "using") == NULL && strstr(h, "ESMTPS") == NULL,
+	    "tls: clear text has no using comment and no ESMTPS");
+	buf_free(&b);
 }
 
 static void
@@ -213,6 +267,7 @@ int
 main(void)
 {
 	test_exact();
+	test_tls();
 	test_hostile_helo();
 	test_date();
 	return t_done();

@@ -293,39 +293,43 @@ struct ehlo_case {
 	int		 pipelining, eightbitmime, size;
 	uint64_t	 size_max;
 	int		 starttls, enhanced;
+	int		 dsn;
 };
 
 static const struct ehlo_case ehlo_cases[] = {
 	{ "postfix-like", "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n"
 	  "250-VRFY\r\n250-ETRN\r\n250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n"
 	  "250-8BITMIME\r\n250-DSN\r\n250 CHUNKING\r\n",
-	  1, 1, 1, 10240000, 1, 1 },
-	{ "greeting line only", "250 mx.example\r\n", 0, 0, 0, 0, 0, 0 },
-	{ "keyword on the first line ignored", "250 PIPELINING\r\n", 0, 0, 0, 0, 0, 0 },
-	{ "lower case", "250-mx\r\n250-pipelining\r\n250 8bitmime\r\n", 1, 1, 0, 0, 0, 0 },
-	{ "SIZE without a number", "250-mx\r\n250 SIZE\r\n", 0, 0, 1, 0, 0, 0 },
-	{ "SIZE with trailing space", "250-mx\r\n250 SIZE \r\n", 0, 0, 1, 0, 0, 0 },
-	{ "SIZE 0", "250-mx\r\n250 SIZE 0\r\n", 0, 0, 1, 0, 0, 0 },
+	  1, 1, 1, 10240000, 1, 1, 1 },
+	{ "DSN lower case, DSNX not DSN", "250-mx\r\n250-dsn\r\n250 DSNX\r\n", 0, 0, 0, 0,
+	  0, 0, 1 },
+	{ "DSNX alone is not DSN", "250-mx\r\n250 DSNX\r\n", 0, 0, 0, 0, 0, 0, 0 },
+	{ "greeting line only", "250 mx.example\r\n", 0, 0, 0, 0, 0, 0, 0 },
+	{ "keyword on the first line ignored", "250 PIPELINING\r\n", 0, 0, 0, 0, 0, 0, 0 },
+	{ "lower case", "250-mx\r\n250-pipelining\r\n250 8bitmime\r\n", 1, 1, 0, 0, 0, 0, 0 },
+	{ "SIZE without a number", "250-mx\r\n250 SIZE\r\n", 0, 0, 1, 0, 0, 0, 0 },
+	{ "SIZE with trailing space", "250-mx\r\n250 SIZE \r\n", 0, 0, 1, 0, 0, 0, 0 },
+	{ "SIZE 0", "250-mx\r\n250 SIZE 0\r\n", 0, 0, 1, 0, 0, 0, 0 },
 	{ "SIZE max u64", "250-mx\r\n250 SIZE 18446744073709551615\r\n", 0, 0, 1,
-	  UINT64_MAX, 0, 0 },
+	  UINT64_MAX, 0, 0, 0 },
 	{ "SIZE overflow by one", "250-mx\r\n250 SIZE 18446744073709551616\r\n", 0, 0, 1,
-	  0, 0, 0 },
+	  0, 0, 0, 0 },
 	{ "SIZE overflow", "250-mx\r\n250 SIZE 99999999999999999999999999\r\n", 0, 0, 1,
-	  0, 0, 0 },
-	{ "SIZE not a number", "250-mx\r\n250 SIZE abc\r\n", 0, 0, 1, 0, 0, 0 },
-	{ "SIZE number and junk", "250-mx\r\n250 SIZE 12x\r\n", 0, 0, 1, 0, 0, 0 },
-	{ "SIZE negative", "250-mx\r\n250 SIZE -5\r\n", 0, 0, 1, 0, 0, 0 },
+	  0, 0, 0, 0 },
+	{ "SIZE not a number", "250-mx\r\n250 SIZE abc\r\n", 0, 0, 1, 0, 0, 0, 0 },
+	{ "SIZE number and junk", "250-mx\r\n250 SIZE 12x\r\n", 0, 0, 1, 0, 0, 0, 0 },
+	{ "SIZE negative", "250-mx\r\n250 SIZE -5\r\n", 0, 0, 1, 0, 0, 0, 0 },
 	{ "SIZE with extra parameter", "250-mx\r\n250 SIZE 1000 foo\r\n", 0, 0, 1, 1000,
-	  0, 0 },
-	{ "SIZE two spaces", "250-mx\r\n250 SIZE  2000\r\n", 0, 0, 1, 2000, 0, 0 },
+	  0, 0, 0 },
+	{ "SIZE two spaces", "250-mx\r\n250 SIZE  2000\r\n", 0, 0, 1, 2000, 0, 0, 0 },
 	{ "keyword with suffix", "250-mx\r\n250-PIPELININGX\r\n250 SIZEX 5\r\n", 0, 0, 0,
-	  0, 0, 0 },
-	{ "keyword with parameter", "250-mx\r\n250 PIPELINING foo\r\n", 1, 0, 0, 0, 0, 0 },
-	{ "keyword starting with dash", "250-mx\r\n250 -PIPELINING\r\n", 0, 0, 0, 0, 0, 0 },
+	  0, 0, 0, 0 },
+	{ "keyword with parameter", "250-mx\r\n250 PIPELINING foo\r\n", 1, 0, 0, 0, 0, 0, 0 },
+	{ "keyword starting with dash", "250-mx\r\n250 -PIPELINING\r\n", 0, 0, 0, 0, 0, 0, 0 },
 	{ "old AUTH= style line", "250-mx\r\n250-AUTH=LOGIN\r\n250 8BITMIME=\r\n", 0, 0, 0,
-	  0, 0, 0 },
-	{ "empty keyword line", "250-mx\r\n250-\r\n250 STARTTLS\r\n", 0, 0, 0, 0, 1, 0 },
-	{ "keyword with tab", "250-mx\r\n250 PIPELINING\tx\r\n", 0, 0, 0, 0, 0, 0 },
+	  0, 0, 0, 0 },
+	{ "empty keyword line", "250-mx\r\n250-\r\n250 STARTTLS\r\n", 0, 0, 0, 0, 1, 0, 0 },
+	{ "keyword with tab", "250-mx\r\n250 PIPELINING\tx\r\n", 0, 0, 0, 0, 0, 0, 0 },
 };
 
 static void
@@ -347,10 +351,12 @@ test_ehlo(void)
 		smtp_ehlo_parse(smtp_reply_get(&p), &e);
 		T_OK(e.pipelining == c->pipelining && e.eightbitmime == c->eightbitmime &&
 		    e.size == c->size && e.size_max == c->size_max &&
-		    e.starttls == c->starttls && e.enhancedstatuscodes == c->enhanced,
-		    "%s: pipelining %d 8bitmime %d size %d max %llu starttls %d enh %d",
-		    c->label, e.pipelining, e.eightbitmime, e.size,
-		    (unsigned long long)e.size_max, e.starttls, e.enhancedstatuscodes);
+		    e.starttls == c->starttls && e.enhancedstatuscodes == c->enhanced &&
+		    e.dsn == c->dsn,
+		    "%s: pipelining %d 8bitmime %d size %d max %llu starttls %d enh %d "
+		    "dsn %d", c->label, e.pipelining, e.eightbitmime, e.size,
+		    (unsigned long long)e.size_max, e.starttls, e.enhancedstatuscodes,
+		    e.dsn);
 	}
 }
 
