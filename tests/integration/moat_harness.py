@@ -448,6 +448,16 @@ class Moat:
         return wait_until(lambda: [p for p in self.find(role) if p.pid not in exclude],
                           timeout, f"a {role} process under moatd")[0]
 
+    def wait_settled(self, roles, timeout=15):
+        """Wait until every process of roles has finished starting: its own
+        seccomp filter is on top of moatd's (Seccomp_filters 2), so its
+        privileges are dropped.  A process caught earlier would show the
+        root and capabilities it starts with."""
+        def settled():
+            ps = [p for p in self.processes() if p.role in roles]
+            return all(p.status.get("Seccomp_filters") == "2" for p in ps) and ps
+        return wait_until(settled, timeout, f"{', '.join(roles)} to finish starting")
+
     def log(self):
         return self.log_path.read_text(errors="replace")
 

@@ -42,6 +42,8 @@ def test_privileges(ctx):
     procs = {}
     for role in EXPECTED:
         moat.wait_role(role)
+    moat.wait_settled(list(EXPECTED))
+    for role in EXPECTED:
         procs[role] = moat.find(role)
     listener = moat.proc.pid
     users, ps_text = ps_users([listener] + [p.pid for ps in procs.values() for p in ps])

@@ -513,6 +513,7 @@ def test_proc_privileges_and_descriptors(ctx):
     wait_until(lambda: len(moat.find("session")) == 2, 10, "two sessions")
     for role in ("qmgr", "relay", "local"):
         moat.wait_role(role)
+    moat.wait_settled(["qmgr", "relay", "local", "session"])
     procs = moat.processes()
     listener = moat.proc.pid
     pids = [listener] + [p.pid for p in procs]
