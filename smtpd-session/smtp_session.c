@@ -905,11 +905,16 @@ smtp_session_tls_start(struct smtp_session *s, const char *how)
 	tls_server_describe(s->ssl, s->tls_desc, sizeof(s->tls_desc));
 	log_sanitize(sni, sizeof(sni), s->tls->sni, strlen(s->tls->sni));
 	c = SSL_get_current_cipher(s->ssl);
-	log_info("tls client=%s mode=%s version=%s cipher=%s bits=%d sni=%s cert=%zu",
-	    s->client_addr, how, SSL_get_version(s->ssl),
+	/* moat asks clients for no certificate: "none" unless one came. */
+	log_info("tls client=%s mode=%s version=%s cipher=%s bits=%d sni=%s "
+	    "cert=%zu client_cert=%s", s->client_addr, how,
+	    SSL_get_version(s->ssl),
 	    c != NULL ? SSL_CIPHER_get_name(c) : "unknown",
 	    c != NULL ? SSL_CIPHER_get_bits(c, NULL) : 0,
-	    sni[0] != '\0' ? sni : "-", s->tls->chosen + 1);
+	    sni[0] != '\0' ? sni : "-", s->tls->chosen + 1,
+	    SSL_get0_peer_certificate(s->ssl) == NULL ? "none" :
+	    SSL_get_verify_result(s->ssl) == X509_V_OK ? "verified" :
+	    "unverified");
 	return 0;
 }
 

@@ -160,7 +160,7 @@ def test_starttls_smtplib(ctx):
         s.close()
     _assert_tls_received(_received_tls(moat, "bob"))
     moat.wait_log(r"tls client=127\.0\.0\.1 mode=starttls version=TLSv1\.3 "
-                  r"cipher=\S+ bits=\d+ sni=- cert=1")
+                  r"cipher=\S+ bits=\d+ sni=- cert=1 client_cert=none")
 
 
 def test_swaks_tls_and_tls_on_connect(ctx):
