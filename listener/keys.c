@@ -45,38 +45,6 @@ keys_enabled(const struct moatd *m)
 	return conf_words(m->cfg, CONF_SMTPD_TLS_CERT_FILES)->n > 0;
 }
 
-/* A memfd holding text, sealed against writing, growing and shrinking. */
-static int
-keys_memfd(const char *text, size_t len, char *err, size_t errlen)
-{
-	size_t off = 0;
-	int fd;
-
-	if ((fd = memfd_create("moat-keys", MFD_CLOEXEC | MFD_ALLOW_SEALING)) == -1) {
-		snprintf(err, errlen, "keys: memfd_create: %s", strerror(errno));
-		return -1;
-	}
-	while (off < len) {
-		ssize_t n = write(fd, text + off, len - off);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(err, errlen, "keys: memfd write: %s", strerror(errno));
-			close(fd);
-			return -1;
-		}
-		off += (size_t)n;
-	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW |
-	    F_SEAL_WRITE) == -1) {
-		snprintf(err, errlen, "keys: memfd seal: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* Append one key file to all[*used..]; wipes its own copy of the text. */
 static int
 keys_read_one(char *all, size_t *used, const char *path, char *err,
@@ -128,7 +96,7 @@ keys_read_files(const struct moatd *m, char *err, size_t errlen)
 	for (i = 0; i < keys->n; i++)
 		if (keys_read_one(all, &used, keys->v[i], err, errlen) == -1)
 			goto out;
-	fd = keys_memfd(all, used, err, errlen);
+	fd = sockets_sealed_memfd("moat-keys", all, used, err, errlen);
 out:
 	explicit_bzero(all, used);
 	free(all);

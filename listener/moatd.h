@@ -93,6 +93,8 @@ int	rundir_setup(struct moatd *m, char *err, size_t errlen);
 /* sockets.c */
 int	sockets_listen(struct moatd *m, char *err, size_t errlen);
 int	sockets_control(struct moatd *m, char *err, size_t errlen);
+int	sockets_sealed_memfd(const char *name, const char *text, size_t len,
+	    char *err, size_t errlen);
 int	sockets_config_memfd(const char *text, size_t len, char *err, size_t errlen);
 /*
  * The two configuration memfds of cfg (parsed from text by

@@ -234,17 +234,19 @@ sockets_control(struct moatd *m, char *err, size_t errlen)
 }
 
 /*
- * A sealed memfd holding the configuration text: children read exactly
- * the bytes that passed moatd's check, and no process can change them.
+ * A memfd named name holding text, sealed against writing, growing and
+ * shrinking: children read exactly the bytes moatd checked, and no
+ * process can change them.
  */
 int
-sockets_config_memfd(const char *text, size_t len, char *err, size_t errlen)
+sockets_sealed_memfd(const char *name, const char *text, size_t len, char *err,
+    size_t errlen)
 {
 	size_t off = 0;
 	int fd;
 
-	if ((fd = memfd_create("moat.conf", MFD_CLOEXEC | MFD_ALLOW_SEALING)) == -1) {
-		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
+	if ((fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)) == -1) {
+		snprintf(err, errlen, "%s: memfd_create: %s", name, strerror(errno));
 		return -1;
 	}
 	while (off < len) {
@@ -253,7 +255,8 @@ sockets_config_memfd(const char *text, size_t len, char *err, size_t errlen)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			snprintf(err, errlen, "memfd write: %s", strerror(errno));
+			snprintf(err, errlen, "%s: memfd write: %s", name,
+			    strerror(errno));
 			close(fd);
 			return -1;
 		}
@@ -261,9 +264,16 @@ sockets_config_memfd(const char *text, size_t len, char *err, size_t errlen)
 	}
 	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW |
 	    F_SEAL_WRITE) == -1) {
-		snprintf(err, errlen, "memfd seal: %s", strerror(errno));
+		snprintf(err, errlen, "%s: memfd seal: %s", name, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+/* The configuration text (or bundle) in a sealed memfd. */
+int
+sockets_config_memfd(const char *text, size_t len, char *err, size_t errlen)
+{
+	return sockets_sealed_memfd("moat.conf", text, len, err, errlen);
 }

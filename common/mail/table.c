@@ -20,6 +20,7 @@
 #include "mail/addr.h"
 #include "mail/table.h"
 #include "util/buf.h"
+#include "util/lines.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
@@ -226,91 +227,30 @@ table_entry_line(struct table_parser *p, const char *s, size_t n, int line)
 	free(value);
 }
 
-/* Is this physical line blank or a comment? */
-static int
-table_line_ignored(const char *l, size_t n)
+/* lines_split: one logical line "key value". */
+static void
+table_lines_line(void *arg, char *s, size_t n, int line)
 {
-	size_t i = 0;
-
-	while (i < n && (l[i] == ' ' || l[i] == '\t'))
-		i++;
-	return i == n || l[i] == '#';
+	table_entry_line(arg, s, n, line);
 }
 
-/* Finish the logical line collected so far. */
+/* lines_split: one error. */
 static void
-table_flush(struct table_parser *p, struct buf *logical, int *start)
+table_lines_error(void *arg, int line, const char *msg)
 {
-	if (*start != 0)
-		table_entry_line(p, (const char *)logical->data, logical->len,
-		    *start);
-	buf_reset(logical);
-	*start = 0;
+	table_error(arg, line, "%s", msg);
 }
 
 /* Split the text into logical lines and handle each. */
 static void
 table_parse_text(struct table_parser *p, const char *text, size_t len)
 {
-	struct buf logical;
-	size_t off = 0;
-	int lineno = 0, start = 0, discard = 0;
+	const struct lines_reader r = {
+		TABLE_LINE_MAX, TABLE_LOGICAL_MAX, "entry", "an", p,
+		table_lines_line, table_lines_error
+	};
 
-	buf_init(&logical, TABLE_LOGICAL_MAX);
-	while (off < len) {
-		const char *l = text + off, *nl = memchr(l, '\n', len - off);
-		size_t n = nl != NULL ? (size_t)(nl - l) : len - off;
-		int cont, nul;
-
-		off += n + (nl != NULL);
-		lineno++;
-		if (n > 0 && l[n - 1] == '\r')
-			n--;
-		cont = n > 0 && (l[0] == ' ' || l[0] == '\t');
-		nul = memchr(l, '\0', n) != NULL;
-		if (nul || n > TABLE_LINE_MAX) {
-			table_error(p, lineno, nul ? "NUL byte in line" :
-			    "line longer than %d bytes", TABLE_LINE_MAX);
-			/* Drop the whole entry this line belongs to. */
-			if (!cont)
-				table_flush(p, &logical, &start);
-			buf_reset(&logical);
-			start = 0;
-			discard = 1;
-			continue;
-		}
-		if (table_line_ignored(l, n))
-			continue;
-		if (!cont) {
-			table_flush(p, &logical, &start);
-			discard = 0;
-			start = lineno;
-			(void)buf_append(&logical, l, n);
-			continue;
-		}
-		if (discard)
-			continue;
-		if (start == 0) {
-			table_error(p, lineno, "continuation line without an "
-			    "entry before it");
-			discard = 1;
-			continue;
-		}
-		while (n > 0 && (*l == ' ' || *l == '\t')) {
-			l++;
-			n--;
-		}
-		if (buf_append(&logical, " ", 1) == -1 ||
-		    buf_append(&logical, l, n) == -1) {
-			table_error(p, start, "entry longer than %d bytes",
-			    TABLE_LOGICAL_MAX);
-			buf_reset(&logical);
-			start = 0;
-			discard = 1;
-		}
-	}
-	table_flush(p, &logical, &start);
-	buf_free(&logical);
+	lines_split(&r, text, len);
 }
 
 int

@@ -28,6 +28,7 @@
 #include "mail/table.h"
 #include "util/buf.h"
 #include "util/conf.h"
+#include "util/lines.h"
 #include "util/log.h"
 #include "util/netaddr.h"
 #include "util/xmalloc.h"
@@ -530,99 +531,31 @@ conf_setting_line(struct conf_parser *p, const char *text, int line)
 		conf_error(p, line, "%s: %s", safe, err);
 }
 
-/* Finish the logical line collected so far. */
+/* lines_split: one logical line "name = value". */
 static void
-conf_flush(struct conf_parser *p, struct buf *logical, int *line)
+conf_lines_line(void *arg, char *s, size_t n, int line)
 {
-	char *s;
-	size_t n;
-
-	if (*line == 0)
-		return;
-	s = (char *)logical->data;
-	n = logical->len;
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	s[n] = '\0';
-	conf_setting_line(p, s, *line);
-	buf_reset(logical);
-	*line = 0;
+	(void)n;
+	conf_setting_line(arg, s, line);
 }
 
-/* Is this physical line blank or a comment? */
-static int
-conf_line_ignored(const char *l, size_t n)
+/* lines_split: one error. */
+static void
+conf_lines_error(void *arg, int line, const char *msg)
 {
-	size_t i = 0;
-
-	while (i < n && (l[i] == ' ' || l[i] == '\t'))
-		i++;
-	return i == n || l[i] == '#';
+	conf_error(arg, line, "%s", msg);
 }
 
 /* Split the text into logical lines and handle each. */
 static void
 conf_parse_text(struct conf_parser *p, const char *text, size_t len)
 {
-	struct buf logical;
-	size_t off = 0;
-	int lineno = 0, start = 0, discard = 0;
+	const struct lines_reader r = {
+		CONF_LINE_MAX, CONF_LOGICAL_MAX, "setting", "a", p,
+		conf_lines_line, conf_lines_error
+	};
 
-	buf_init(&logical, CONF_LOGICAL_MAX);
-	while (off < len) {
-		const char *l = text + off, *nl = memchr(l, '\n', len - off);
-		size_t n = nl != NULL ? (size_t)(nl - l) : len - off;
-		int cont;
-
-		off += n + (nl != NULL);
-		lineno++;
-		if (n > 0 && l[n - 1] == '\r')
-			n--;
-		cont = n > 0 && (l[0] == ' ' || l[0] == '\t');
-		if (memchr(l, '\0', n) != NULL || n > CONF_LINE_MAX) {
-			conf_error(p, lineno, memchr(l, '\0', n) != NULL ?
-			    "NUL byte in line" : "line longer than 4096 bytes");
-			/* Drop the whole setting this line belongs to. */
-			if (!cont) {
-				conf_flush(p, &logical, &start);
-			} else {
-				buf_reset(&logical);
-				start = 0;
-			}
-			discard = 1;
-			continue;
-		}
-		if (conf_line_ignored(l, n))
-			continue;
-		if (!cont) {
-			conf_flush(p, &logical, &start);
-			discard = 0;
-			start = lineno;
-			(void)buf_append(&logical, l, n);
-			continue;
-		}
-		if (discard)
-			continue;
-		if (start == 0) {
-			conf_error(p, lineno, "continuation line without a setting before it");
-			discard = 1;
-			continue;
-		}
-		while (n > 0 && (*l == ' ' || *l == '\t')) {
-			l++;
-			n--;
-		}
-		if (buf_append(&logical, " ", 1) == -1 ||
-		    buf_append(&logical, l, n) == -1) {
-			conf_error(p, start, "setting longer than %d bytes",
-			    CONF_LOGICAL_MAX);
-			buf_reset(&logical);
-			start = 0;
-			discard = 1;
-		}
-	}
-	conf_flush(p, &logical, &start);
-	buf_free(&logical);
+	lines_split(&r, text, len);
 }
 
 /* Give every setting the file did not mention its default. */

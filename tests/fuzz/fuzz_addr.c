@@ -1,4 +1,4 @@
-/* fuzz-sources: common/mail/addr.c common/mail/policy.c common/util/conf.c common/mail/table.c common/mail/nexthop.c common/util/netaddr.c common/util/buf.c common/util/log.c common/util/xmalloc.c */
+/* fuzz-sources: common/mail/addr.c common/mail/policy.c common/util/conf.c common/mail/table.c common/mail/nexthop.c common/util/netaddr.c common/util/buf.c common/util/lines.c common/util/log.c common/util/xmalloc.c */
 /*
  * fuzz_addr.c: RFC 5321 paths and mailboxes from arbitrary bytes.
  * Checks the promises callers rely on: limits, the consumed count, that a

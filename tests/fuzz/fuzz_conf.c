@@ -1,4 +1,4 @@
-/* fuzz-sources: common/util/conf.c common/mail/table.c common/mail/nexthop.c common/util/netaddr.c common/mail/addr.c common/util/buf.c common/util/log.c common/util/xmalloc.c */
+/* fuzz-sources: common/util/conf.c common/mail/table.c common/mail/nexthop.c common/util/netaddr.c common/mail/addr.c common/util/buf.c common/util/lines.c common/util/log.c common/util/xmalloc.c */
 /*
  * fuzz_conf.c: conf_parse on arbitrary bytes.  A parse with no errors
  * must yield a usable configuration; any parse must free what it took.

@@ -1,4 +1,4 @@
-/* fuzz-sources: common/mail/nexthop.c common/mail/table.c common/mail/addr.c common/util/conf.c common/util/netaddr.c common/util/buf.c common/util/log.c common/util/xmalloc.c */
+/* fuzz-sources: common/mail/nexthop.c common/mail/table.c common/mail/addr.c common/util/conf.c common/util/netaddr.c common/util/buf.c common/util/lines.c common/util/log.c common/util/xmalloc.c */
 /*
  * fuzz_nexthop.c: transports and canonical next hops on arbitrary bytes.
  * A transport that parses, once completed (port, host), must format to a

@@ -1,4 +1,4 @@
-/* fuzz-sources: common/mail/table.c common/mail/nexthop.c common/mail/addr.c common/util/conf.c common/util/netaddr.c common/util/buf.c common/util/log.c common/util/xmalloc.c */
+/* fuzz-sources: common/mail/table.c common/mail/nexthop.c common/mail/addr.c common/util/conf.c common/util/netaddr.c common/util/buf.c common/util/lines.c common/util/log.c common/util/xmalloc.c */
 /*
  * fuzz_table.c: table_parse and table_lookup on arbitrary bytes, and the
  * configuration bundle that carries tables.  The first byte picks the
