@@ -91,6 +91,36 @@ spawn_place_fds(const int src[MOAT_FD_FIRST_FREE])
 	return fcntl(STDERR_FILENO, F_SETFD, 0);
 }
 
+/*
+ * The signals whose disposition in moatd is not the default (SIGPIPE is
+ * ignored; a --enable-sandbox-debug build handles SIGSYS).  moatd sets
+ * them during start-up only, before its first child, so they are found
+ * once, here in the parent; a child then resets these few instead of
+ * making some sixty sigaction calls per connection.
+ */
+static sigset_t spawn_nondefault;
+static int spawn_nondefault_known;
+
+/* Fill spawn_nondefault, once. */
+static void
+spawn_find_nondefault(void)
+{
+	struct sigaction sa;
+	int sig;
+
+	if (spawn_nondefault_known)
+		return;
+	sigemptyset(&spawn_nondefault);
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		/* Not SIG_DFL: ignored, or a handler (of either kind). */
+		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL)
+			sigaddset(&spawn_nondefault, sig);
+	}
+	spawn_nondefault_known = 1;
+}
+
 /* Default dispositions and an empty mask, as a freshly started program has. */
 static void
 spawn_reset_signals(void)
@@ -103,7 +133,7 @@ spawn_reset_signals(void)
 	sa.sa_handler = SIG_DFL;
 	sigemptyset(&sa.sa_mask);
 	for (sig = 1; sig < NSIG; sig++) {
-		if (sig != SIGKILL && sig != SIGSTOP)
+		if (sigismember(&spawn_nondefault, sig) == 1)
 			(void)sigaction(sig, &sa, NULL);
 	}
 	sigemptyset(&none);
@@ -210,6 +240,7 @@ spawn_child(const struct moatd *m, enum proc_role role, int fd4, int fd5)
 	argv[n] = NULL;
 	if (role == PROC_SESSION)
 		(void)keys_session_pair(m, &keys_session_end, &keys_holder_end);
+	spawn_find_nondefault();
 	spawn_fds(m, fd4, fd5, keys_session_end, src);
 	if (role == PROC_SESSION && m->session_cfg_fd != -1)
 		src[MOAT_FD_CONFIG] = m->session_cfg_fd;

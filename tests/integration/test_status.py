@@ -45,7 +45,10 @@ def _proc_pids(moat, role):
 
 
 def _matches_proc(moat):
-    """The status document, once every role's pids match /proc."""
+    """The status document, once every role's pids match /proc (False
+    while moatd has not written its first status file)."""
+    if moat.moatctl("status", "--json").returncode != 0:
+        return False
     doc = _status(moat)
     for role in ROLES:
         if _pids(doc, role) != _proc_pids(moat, role):
