@@ -730,12 +730,21 @@ qmgr_sched_next(void *arg, struct qmgr_hop_cand *c)
 }
 
 /*
- * Give an idle relay agent work (see the top of this file).  *blocked is
- * set once a search found nothing with room, so that the other idle
- * agents of this run do not repeat it.
+ * What one scheduling run learnt that its other idle agents can skip:
+ * blocked, once a search found nothing with room; nodue, a next hop
+ * found to have no due work.  Idle agents mostly hold a connection to
+ * the same next hop, so without nodue each of them would ask the
+ * database again in the same run.  A job given out can change routes
+ * (qmgr_job_build), so it forgets nodue.
  */
+struct qmgr_sched_turn {
+	int		 blocked;
+	char		 nodue[MOAT_NEXTHOP_MAX + 1];
+};
+
+/* Give an idle relay agent work (see the top of this file). */
 static void
-qmgr_sched_relay(struct qmgr_agent *a, int64_t now, int *blocked)
+qmgr_sched_relay(struct qmgr_agent *a, int64_t now, struct qmgr_sched_turn *turn)
 {
 	char hop[MOAT_NEXTHOP_MAX + 1];
 	struct qmgr_sched_scan ss;
@@ -747,10 +756,14 @@ qmgr_sched_relay(struct qmgr_agent *a, int64_t now, int *blocked)
 
 	for (tries = 0; tries < QMGR_DISPATCH_TRIES; tries++) {
 		due = 0;
-		if (a->cached[0] != '\0' && (due = queue_db_due_hop(qmgr->db,
-		    QTRANSPORT_RELAY, a->cached, now, &msg, &when)) == -1)
-			goto dberror;
-		if (!due && *blocked)
+		if (a->cached[0] != '\0' && strcmp(a->cached, turn->nodue) != 0) {
+			if ((due = queue_db_due_hop(qmgr->db, QTRANSPORT_RELAY,
+			    a->cached, now, &msg, &when)) == -1)
+				goto dberror;
+			if (!due)
+				strlcpy_m(turn->nodue, a->cached, sizeof(turn->nodue));
+		}
+		if (!due && turn->blocked)
 			return;
 		memset(&ss, 0, sizeof(ss));
 		ss.now = now;
@@ -770,9 +783,10 @@ qmgr_sched_relay(struct qmgr_agent *a, int64_t now, int *blocked)
 		if (ch == QH_ERROR)
 			goto dberror;
 		if (ch == QH_NONE) {
-			*blocked = 1;
+			turn->blocked = 1;
 			return;
 		}
+		turn->nodue[0] = '\0';
 		if ((job = qmgr_job_build(msg, QTRANSPORT_RELAY, hop, now, &dberr)) != NULL) {
 			qmgr_sched_give(a, job);
 			return;
@@ -819,7 +833,8 @@ qmgr_sched_run(void)
 {
 	struct qmgr_agent *a, *next;
 	int64_t now = qmgr_now();
-	int pass, blocked = 0;
+	struct qmgr_sched_turn turn = { 0, "" };
+	int pass;
 
 	if (qmgr->db_broken)
 		return;
@@ -835,7 +850,7 @@ qmgr_sched_run(void)
 			if (a->transport == QTRANSPORT_LOCAL)
 				qmgr_sched_local(a, now);
 			else
-				qmgr_sched_relay(a, now, &blocked);
+				qmgr_sched_relay(a, now, &turn);
 		}
 	}
 	qmgr_warn_run(now);

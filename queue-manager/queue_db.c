@@ -152,6 +152,14 @@ static const char *const queue_db_migrations[] = {
 	 * one next hop, and the distinct next hops, each one seek. */
 	"CREATE INDEX recipients_hop ON recipients (transport, state, nexthop,"
 	"  next_attempt);",
+	/* 3 -> 4: the recipient counters (sent, bounced, deferred) are kept
+	 * by queue_db.c in the same transaction (queue_db_count): under an
+	 * AFTER UPDATE OF state trigger, SQLite updates a WITHOUT ROWID
+	 * table in two passes, with a temporary table and three trigger
+	 * programs for every recipient row it touches. */
+	"DROP TRIGGER IF EXISTS stats_sent;"
+	"DROP TRIGGER IF EXISTS stats_bounced;"
+	"DROP TRIGGER IF EXISTS stats_deferred;",
 };
 #define QUEUE_DB_NMIGRATIONS \
 	(sizeof(queue_db_migrations) / sizeof(queue_db_migrations[0]))
@@ -189,6 +197,7 @@ enum queue_stmt {
 	ST_SHAPE,
 	ST_SCAN_QUEUED, ST_SCAN_DEFERRED, ST_DUE_HOP, ST_HOP_NEXT, ST_DUE_RCPT_HOP,
 	ST_WARN_NEXT, ST_MSG_SET_WARNED, ST_WARN_FIRST,
+	ST_RCPT_OLD, ST_COUNT_MINUTE, ST_COUNT_TOTAL,
 	ST_COUNT
 };
 
@@ -320,7 +329,19 @@ static const char *const queue_db_sql[ST_COUNT] = {
 	/* The oldest unwarned arrival after ?1: one seek in messages_warn. */
 	[ST_WARN_FIRST] = "SELECT min(arrival_us) FROM messages WHERE warned = 0"
 	    " AND arrival_us > ?1",
+	/* The recipient counters (queue_db_count): the state before a
+	 * change, and the counts of one transaction added at its commit. */
+	[ST_RCPT_OLD] = "SELECT state, attempts FROM recipients WHERE msg = ?1 AND idx = ?2",
+	[ST_COUNT_MINUTE] = "INSERT INTO stats_minute (minute, sent, deferred, bounced)"
+	    " VALUES (unixepoch() / 60, ?1, ?2, ?3) ON CONFLICT (minute) DO UPDATE SET"
+	    " sent = sent + excluded.sent, deferred = deferred + excluded.deferred,"
+	    " bounced = bounced + excluded.bounced",
+	[ST_COUNT_TOTAL] = "UPDATE stats_total SET sent = sent + ?1,"
+	    " deferred = deferred + ?2, bounced = bounced + ?3",
 };
+
+/* The recipient counters a transaction has yet to add (queue_db_count). */
+enum queue_count { QCOUNT_SENT, QCOUNT_DEFERRED, QCOUNT_BOUNCED, QCOUNT_N };
 
 struct queue_db {
 	sqlite3		*h;
@@ -328,6 +349,8 @@ struct queue_db {
 	int		 in_txn;	/* we issued BEGIN and no COMMIT/ROLLBACK yet */
 	int		 dirty;
 	int		 in_sp;
+	int64_t		 count[QCOUNT_N];	/* not yet in stats_minute/_total */
+	int64_t		 sp_count[QCOUNT_N];	/* count[] when the savepoint began */
 	uint32_t	 id_counter;
 	char		 err[256];
 };
@@ -472,6 +495,29 @@ queue_db_txn_lost(const struct queue_db *db)
 	return db->in_txn && sqlite3_get_autocommit(db->h);
 }
 
+/* Add the transaction's recipient counts to the counters, inside it. */
+static int
+queue_db_count_flush(struct queue_db *db)
+{
+	static const enum queue_stmt ids[] = { ST_COUNT_MINUTE, ST_COUNT_TOTAL };
+	sqlite3_stmt *st;
+	size_t i;
+	int k;
+
+	if (db->count[QCOUNT_SENT] == 0 && db->count[QCOUNT_DEFERRED] == 0 &&
+	    db->count[QCOUNT_BOUNCED] == 0)
+		return 0;
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		st = queue_db_stmt(db, ids[i]);
+		for (k = 0; k < QCOUNT_N; k++)
+			sqlite3_bind_int64(st, k + 1, db->count[k]);
+		if (queue_db_run(db, st, "counters") == -1)
+			return -1;
+	}
+	memset(db->count, 0, sizeof(db->count));
+	return 0;
+}
+
 int
 queue_db_commit(struct queue_db *db)
 {
@@ -479,12 +525,14 @@ queue_db_commit(struct queue_db *db)
 		return 0;
 	if (db->in_sp)
 		queue_db_sp_release(db);
-	if (queue_db_run(db, queue_db_stmt(db, ST_COMMIT), "commit") == -1) {
+	if (queue_db_count_flush(db) == -1 ||
+	    queue_db_run(db, queue_db_stmt(db, ST_COMMIT), "commit") == -1) {
 		/* A failed COMMIT may leave the transaction open (busy) or
 		 * gone (I/O error); either way its contents are not durable. */
 		if (!sqlite3_get_autocommit(db->h))
 			(void)queue_db_run(db, queue_db_stmt(db, ST_ROLLBACK), "rollback");
 		db->in_txn = db->dirty = 0;
+		memset(db->count, 0, sizeof(db->count));
 		return -1;
 	}
 	db->in_txn = db->dirty = 0;
@@ -499,6 +547,7 @@ queue_db_rollback(struct queue_db *db)
 	if (db->in_txn && !sqlite3_get_autocommit(db->h))
 		r = queue_db_run(db, queue_db_stmt(db, ST_ROLLBACK), "rollback");
 	db->in_txn = db->dirty = db->in_sp = 0;
+	memset(db->count, 0, sizeof(db->count));
 	return r;
 }
 
@@ -513,6 +562,7 @@ queue_db_sp_begin(struct queue_db *db)
 	    queue_db_run(db, queue_db_stmt(db, ST_SP_BEGIN), "savepoint") == -1)
 		return -1;
 	db->in_sp = 1;
+	memcpy(db->sp_count, db->count, sizeof(db->count));
 	return 0;
 }
 
@@ -531,6 +581,7 @@ queue_db_sp_rollback(struct queue_db *db)
 	if (!db->in_sp)
 		return;
 	db->in_sp = 0;
+	memcpy(db->count, db->sp_count, sizeof(db->count));
 	if (queue_db_txn_lost(db))
 		return;
 	(void)queue_db_run(db, queue_db_stmt(db, ST_SP_ROLLBACK), "rollback to");
@@ -697,7 +748,6 @@ queue_db_open(const char *path, char *err, size_t errlen)
 {
 	struct queue_db *db = xcalloc(1, sizeof(*db));
 	int rc;
-
 	rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -1022,27 +1072,88 @@ queue_db_rcpt_next(struct queue_db *db, int64_t msg, int64_t after, struct queue
 	return queue_db_rcpt_read(db, st, r);
 }
 
+/*
+ * A recipient's state before a change: -1 when there is no such row
+ * (then nothing changes and nothing is counted), -2 on an error.
+ */
+static int
+queue_db_rcpt_old(struct queue_db *db, int64_t msg, uint32_t idx, int64_t *attempts)
+{
+	sqlite3_stmt *st = queue_db_stmt(db, ST_RCPT_OLD);
+	int r, s;
+
+	sqlite3_bind_int64(st, 1, msg);
+	sqlite3_bind_int64(st, 2, idx);
+	if ((r = queue_db_row(db, st, "recipient state")) != 1)
+		return r == 0 ? -1 : -2;
+	s = queue_db_word(rcpt_state_names, 5, sqlite3_column_text(st, 0));
+	*attempts = sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	return s < 0 ? QRCPT_QUEUED : s;
+}
+
+/*
+ * Count a change that was just stored, as the version 3 triggers did:
+ * a recipient that became sent or bounced, and a deferred one whose
+ * attempts went up.  The counts reach the tables at commit, in the same
+ * transaction; a savepoint rolled back takes its counts with it.
+ */
+static void
+queue_db_count(struct queue_db *db, int old, int64_t old_attempts,
+    enum queue_rcpt_state s, int64_t attempts)
+{
+	if (old < 0)
+		return;
+	if (s == QRCPT_SENT && old != QRCPT_SENT)
+		db->count[QCOUNT_SENT]++;
+	else if (s == QRCPT_BOUNCED && old != QRCPT_BOUNCED)
+		db->count[QCOUNT_BOUNCED]++;
+	else if (s == QRCPT_DEFERRED && attempts > old_attempts)
+		db->count[QCOUNT_DEFERRED]++;
+}
+
+/* Whether a change to state s can move a counter (queue_db_count). */
+static int
+queue_db_counted(enum queue_rcpt_state s)
+{
+	return s == QRCPT_SENT || s == QRCPT_BOUNCED || s == QRCPT_DEFERRED;
+}
+
 int
 queue_db_rcpt_set_state(struct queue_db *db, int64_t msg, uint32_t idx,
     enum queue_rcpt_state s)
 {
 	sqlite3_stmt *st;
+	int64_t attempts = 0;
+	int old = -1;
 
 	if (queue_db_write_begin(db) == -1)
+		return -1;
+	if (queue_db_counted(s) &&
+	    (old = queue_db_rcpt_old(db, msg, idx, &attempts)) == -2)
 		return -1;
 	st = queue_db_stmt(db, ST_RCPT_SET_STATE);
 	sqlite3_bind_int64(st, 1, msg);
 	sqlite3_bind_int64(st, 2, idx);
 	sqlite3_bind_text(st, 3, queue_rcpt_state_name(s), -1, SQLITE_STATIC);
-	return queue_db_run(db, st, "recipient state");
+	if (queue_db_run(db, st, "recipient state") == -1)
+		return -1;
+	/* The attempts are not changed here, so a deferral is not counted. */
+	queue_db_count(db, old, attempts, s, attempts);
+	return 0;
 }
 
 int
 queue_db_rcpt_update(struct queue_db *db, const struct queue_rcpt *r)
 {
 	sqlite3_stmt *st;
+	int64_t attempts = 0;
+	int old = -1;
 
 	if (queue_db_write_begin(db) == -1)
+		return -1;
+	if (queue_db_counted(r->state) &&
+	    (old = queue_db_rcpt_old(db, r->msg, r->idx, &attempts)) == -2)
 		return -1;
 	st = queue_db_stmt(db, ST_RCPT_UPDATE);
 	sqlite3_bind_int64(st, 1, r->msg);
@@ -1052,7 +1163,10 @@ queue_db_rcpt_update(struct queue_db *db, const struct queue_rcpt *r)
 	sqlite3_bind_int64(st, 5, r->next_attempt);
 	sqlite3_bind_text(st, 6, r->last_reply, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, r->last_relay, -1, SQLITE_STATIC);
-	return queue_db_run(db, st, "update recipient");
+	if (queue_db_run(db, st, "update recipient") == -1)
+		return -1;
+	queue_db_count(db, old, attempts, r->state, r->attempts);
+	return 0;
 }
 
 int
@@ -1561,6 +1675,15 @@ queue_db_traffic(sqlite3_stmt *st, struct queue_traffic *t)
 	t->bounced = sqlite3_column_int64(st, 6);
 }
 
+/* Counts the open transaction will add at its commit, in this minute. */
+static void
+queue_db_traffic_pending(const struct queue_db *db, struct queue_traffic *t)
+{
+	t->sent += db->count[QCOUNT_SENT];
+	t->deferred += db->count[QCOUNT_DEFERRED];
+	t->bounced += db->count[QCOUNT_BOUNCED];
+}
+
 /* The traffic since minute bucket "after" (exclusive). */
 static int
 queue_db_window(struct queue_db *db, int64_t after, struct queue_traffic *t)
@@ -1571,6 +1694,7 @@ queue_db_window(struct queue_db *db, int64_t after, struct queue_traffic *t)
 	if (queue_db_row(db, st, "stats") != 1)
 		return -1;
 	queue_db_traffic(st, t);
+	queue_db_traffic_pending(db, t);
 	sqlite3_reset(st);
 	return 0;
 }
@@ -1604,6 +1728,7 @@ queue_db_stats(struct queue_db *db, int64_t now, struct queue_stats *qs)
 	if (queue_db_row(db, st, "stats") != 1)
 		return -1;
 	queue_db_traffic(st, &qs->total);
+	queue_db_traffic_pending(db, &qs->total);
 	sqlite3_reset(st);
 	return 0;
 }

@@ -3,7 +3,8 @@
  * database: the pure parsers (durations, filters, domains, qshape
  * buckets) and, against a temporary file, the 1 -> 2 migration of an
  * existing queue, hold and pause keeping recipients from the scheduler,
- * the filters, the audit table and the traffic counters.
+ * the filters, the audit table and the traffic counters (counted by
+ * queue_db.c since version 4: savepoints, rollbacks and commits).
  */
 #include "config.h"
 
@@ -332,6 +333,134 @@ test_db(void)
 	queue_db_close(db);
 }
 
+/* The recipient counters (sent, deferred, bounced) of the whole queue. */
+static int
+counters(struct queue_db *db, int64_t *sent, int64_t *deferred, int64_t *bounced)
+{
+	struct queue_stats qs;
+
+	if (queue_db_stats(db, (int64_t)time(NULL), &qs) == -1)
+		return -1;
+	if (qs.total.sent != qs.minute.sent || qs.total.sent != qs.hour.sent ||
+	    qs.total.bounced != qs.hour.bounced || qs.total.deferred != qs.hour.deferred)
+		return -1;	/* all of it happened in this minute */
+	*sent = qs.total.sent;
+	*deferred = qs.total.deferred;
+	*bounced = qs.total.bounced;
+	return 0;
+}
+
+/*
+ * Each step changes one recipient of one message (idx 9: none such),
+ * inside a savepoint that is kept or rolled back, or commits; then the
+ * counters must have moved by what is given since the first commit
+ * (the file carries test_db's counts), before and after a commit alike.
+ */
+static void
+test_counters(void)
+{
+	enum op { SET, UPD, UPD_SP_ROLLBACK, SET_SP_KEEP, COMMIT, ROLLBACK, REOPEN };
+	static const struct {
+		const char	*label;
+		enum op		 op;
+		uint32_t	 idx;
+		enum queue_rcpt_state state;
+		uint32_t	 attempts;
+		int64_t		 sent, deferred, bounced;
+	} steps[] = {
+		{ "active is not counted", SET, 0, QRCPT_ACTIVE, 0, 0, 0, 0 },
+		{ "sent counts before the commit", UPD, 0, QRCPT_SENT, 1, 1, 0, 0 },
+		{ "sent again does not count", SET, 0, QRCPT_SENT, 0, 1, 0, 0 },
+		{ "committed", COMMIT, 0, 0, 0, 1, 0, 0 },
+		{ "bounce in a savepoint rolled back", UPD_SP_ROLLBACK, 1, QRCPT_BOUNCED, 1,
+		    1, 0, 0 },
+		{ "bounce in a savepoint kept", SET_SP_KEEP, 1, QRCPT_BOUNCED, 0, 1, 0, 1 },
+		{ "deferral with more attempts", UPD, 2, QRCPT_DEFERRED, 1, 1, 1, 1 },
+		{ "deferral, same attempts", UPD, 2, QRCPT_DEFERRED, 1, 1, 1, 1 },
+		{ "deferred by set_state: attempts unchanged", SET, 2, QRCPT_DEFERRED, 0,
+		    1, 1, 1 },
+		{ "no such recipient", UPD, 9, QRCPT_SENT, 1, 1, 1, 1 },
+		{ "rolled back: back to the commit", ROLLBACK, 0, 0, 0, 1, 0, 0 },
+		{ "sent once more after the rollback", UPD, 2, QRCPT_SENT, 2, 2, 0, 0 },
+		{ "committed again", COMMIT, 0, 0, 0, 2, 0, 0 },
+		{ "the counters are stored", REOPEN, 0, 0, 0, 2, 0, 0 },
+	};
+	struct queue_db *db;
+	struct queue_rcpt r;
+	char err[256];
+	int64_t msg, sent, deferred, bounced, base[3] = { 0, 0, 0 };
+	uint32_t i;
+	size_t k;
+	int ok;
+
+	db = queue_db_open(path, err, sizeof(err));
+	T_OK(db != NULL, "counters: open %s", db ? "" : err);
+	if (db == NULL)
+		return;
+	msg = add_queued(db, "s@x.example", "r0@y.example", 10, NULL);
+	memset(&r, 0, sizeof(r));
+	r.msg = msg;
+	r.transport = QTRANSPORT_RELAY;
+	r.state = QRCPT_QUEUED;
+	for (i = 1; i < 3 && msg > 0; i++) {
+		r.idx = i;
+		snprintf(r.address, sizeof(r.address), "r%u@y.example", i);
+		if (queue_db_rcpt_add(db, &r) == -1)
+			msg = -1;
+	}
+	T_OK(msg > 0 && queue_db_commit(db) == 0 && counters(db, &base[0], &base[1],
+	    &base[2]) == 0, "counters: a message with 3 recipients");
+	if (msg < 0) {
+		queue_db_close(db);
+		return;
+	}
+	for (k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		memset(&r, 0, sizeof(r));
+		r.msg = msg;
+		r.idx = steps[k].idx;
+		r.state = steps[k].state;
+		r.attempts = steps[k].attempts;
+		switch (steps[k].op) {
+		case SET:
+			ok = queue_db_rcpt_set_state(db, msg, r.idx, r.state) == 0;
+			break;
+		case UPD:
+			ok = queue_db_rcpt_update(db, &r) == 0;
+			break;
+		case UPD_SP_ROLLBACK:
+			ok = queue_db_sp_begin(db) == 0 && queue_db_rcpt_update(db, &r) == 0;
+			queue_db_sp_rollback(db);
+			break;
+		case SET_SP_KEEP:
+			ok = queue_db_sp_begin(db) == 0 &&
+			    queue_db_rcpt_set_state(db, msg, r.idx, r.state) == 0 &&
+			    queue_db_sp_release(db) == 0;
+			break;
+		case COMMIT:
+			ok = queue_db_commit(db) == 0;
+			break;
+		case ROLLBACK:
+			ok = queue_db_rollback(db) == 0;
+			break;
+		default:
+			queue_db_close(db);
+			ok = (db = queue_db_open(path, err, sizeof(err))) != NULL;
+			break;
+		}
+		if (db == NULL)
+			break;
+		ok = ok && counters(db, &sent, &deferred, &bounced) == 0;
+		sent -= base[0];
+		deferred -= base[1];
+		bounced -= base[2];
+		T_OK(ok && sent == steps[k].sent && deferred == steps[k].deferred &&
+		    bounced == steps[k].bounced, "counters: %s (sent %lld, deferred %lld, "
+		    "bounced %lld)", steps[k].label, (long long)sent, (long long)deferred,
+		    (long long)bounced);
+	}
+	queue_db_close(db);
+}
+
 int
 main(void)
 {
@@ -348,6 +477,7 @@ main(void)
 	}
 	snprintf(path, sizeof(path), "%s/queue.db", dir);
 	test_db();
+	test_counters();
 	snprintf(p, sizeof(p), "%s-wal", path);
 	unlink(p);
 	snprintf(p, sizeof(p), "%s-shm", path);
