@@ -90,7 +90,7 @@ moatd_tls_check(const struct conf *cfg)
 	if ((n = tls_listen_check(cfg, err, sizeof(err))) != 0)
 		fprintf(stderr, "%s%s", err,
 		    err[0] != '\0' && err[strlen(err) - 1] != '\n' ? "\n" : "");
-	return n;
+	return n + tlscheck_pairs(cfg, stderr);
 }
 
 /* -n: check the file and print the configuration in effect. */

@@ -129,6 +129,9 @@ int	qchan_agent(struct moatd *m, pid_t pid, enum proc_role role, int qfd);
 int	qchan_reload(struct moatd *m, int cfg_fd);
 
 /* keys.c */
+/* tlscheck.c: each certificate with its key; the number of problems,
+ * printed to out as "file:line: message". */
+int	tlscheck_pairs(const struct conf *cfg, FILE *out);
 int	keys_enabled(const struct moatd *m);
 int	keys_setup(struct moatd *m, char *err, size_t errlen);
 int	keys_open(const struct moatd *m, int *child_end);

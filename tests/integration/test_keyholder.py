@@ -295,3 +295,33 @@ def test_no_keyholder_without_certificates(ctx):
     moat = ctx.moat()
     moat.wait_role("qmgr")
     assert h.stays_false(lambda: _keyholders(moat), 1.5), "a keyholder runs without TLS"
+
+
+def test_config_check_pairs_keys(ctx):
+    """moatd -n: a key that is not its certificate's, or of a type the
+    keyholder cannot sign with, is a configuration error on its line."""
+    _, (rsa, ec) = _certs(ctx)
+    ed = ctx.dir / "certs" / "ed25519.key"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(ed)],
+                   check=True, capture_output=True, timeout=30)
+    cases = [
+        ("matching pairs", [rsa["chain"], ec["chain"]], [rsa["key"], ec["key"]], None),
+        ("keys swapped", [rsa["chain"], ec["chain"]], [ec["key"], rsa["key"]],
+         r"3: smtpd_tls_key_files: \S+ is not the key of the certificate in \S+"),
+        ("ed25519 key", [rsa["chain"]], [str(ed)],
+         r"3: smtpd_tls_key_files: \S+: key type ED25519; the keyholder signs with RSA"),
+        ("missing certificate", [str(ctx.dir / "nope.pem")], [rsa["key"]],
+         r"2: smtpd_tls_cert_files: \S+nope\.pem: no certificate"),
+    ]
+    for label, certs, keys, want in cases:
+        conf = ctx.dir / "moat.conf"
+        conf.write_text(f"listen = 127.0.0.1:2525\nsmtpd_tls_cert_files = {' '.join(certs)}\n"
+                        f"smtpd_tls_key_files = {' '.join(keys)}\n")
+        r = subprocess.run([str(h.MOATD), "-n", "-f", str(conf)], capture_output=True,
+                           text=True, timeout=15)
+        if want is None:
+            assert r.returncode == 0, f"{label}: exit {r.returncode}\n{r.stderr}"
+        else:
+            assert r.returncode == 1 and re.search(rf"^{re.escape(str(conf))}:{want}",
+                                                   r.stderr, re.M), \
+                f"{label}: exit {r.returncode}, stderr:\n{r.stderr}"
