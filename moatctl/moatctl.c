@@ -802,6 +802,12 @@ ctl_json_stats(const struct ctl_rows *rows)
 	ctl_json_list(rows, "top_deferral", "reason", "count");
 	ctl_js(", \"paused_domains\": ");
 	ctl_json_list(rows, "paused", "domain", "since");
+	ctl_js(", \"delivery\": {");
+	ctl_jnum("relay_jobs", ctl_stat(rows, "delivery", "relay_jobs"), 1);
+	ctl_jnum("reused_connections", ctl_stat(rows, "delivery",
+	    "reused_connections"), 0);
+	ctl_js("}, \"connections\": ");
+	ctl_json_list(rows, "connections", "nexthop", "count");
 	ctl_js("}");
 	ctl_json_print();
 }
@@ -842,6 +848,8 @@ ctl_print_stats(const struct ctl_rows *rows)
 			{ "top_destination", "TOP DESTINATIONS", "DOMAIN" },
 			{ "top_deferral", "TOP DEFERRAL REASONS", "REASON" },
 			{ "paused", "PAUSED DOMAINS", "SINCE" },
+			{ "connections", "OUTBOUND CONNECTIONS (open or idle, per next hop)",
+			    "NEXT HOP" },
 		};
 
 		for (k = 0; k < CTL_N(lists); k++) {
@@ -866,6 +874,9 @@ ctl_print_stats(const struct ctl_rows *rows)
 				printf("  (none)\n");
 		}
 	}
+	printf("\nrelay jobs since start: %lld, over a reused connection: %lld\n",
+	    ctl_stat(rows, "delivery", "relay_jobs"),
+	    ctl_stat(rows, "delivery", "reused_connections"));
 }
 
 /* stats --prometheus: the text exposition for node_exporter. */

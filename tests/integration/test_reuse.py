@@ -7,6 +7,7 @@ than 5 at once, the agents log event=reuse, far fewer connections than
 messages are opened, every message arrives, and the kept connections
 are closed (QUIT, IPC_D2Q_UNCACHED) once idle.
 """
+import json
 import os
 import re
 import subprocess
@@ -57,6 +58,13 @@ def test_reuse_under_load(ctx):
                   what="a kept connection closed after its idle time")
     assert not re.search(r"agent=\d+ .*closed: ", moat.log()), \
         "the queue-manager closed an agent's channel"
+    # moatctl stats: the queue-manager's count of jobs and reuses.
+    r = moat.moatctl("stats", "--json")
+    assert r.returncode == 0, r
+    st = json.loads(r.stdout)
+    assert st["delivery"]["relay_jobs"] >= TOTAL and \
+        0 < st["delivery"]["reused_connections"] < st["delivery"]["relay_jobs"], st
+    assert "relay jobs since start:" in moat.moatctl("stats").stdout
 
 
 test_reuse_under_load.timeout = 330
