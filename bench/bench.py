@@ -156,11 +156,11 @@ def children(pid):
 
 def tree(root):
     """root and every descendant (pids)."""
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
+    out, pending = [], [root]
+    while pending:
+        pid = pending.pop()
         out.append(pid)
-        todo.extend(children(pid))
+        pending.extend(children(pid))
     return out
 
 

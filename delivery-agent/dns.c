@@ -567,7 +567,7 @@ dns_strstatus(int status)
 	case ARES_EFORMERR:
 		return "server reports a format error (FORMERR)";
 	case ARES_ENOTIMP:
-		return "query not implemented (NOTIMP)";
+		return "server does not support this query (NOTIMP)";
 	case ARES_ETIMEOUT:
 	case ARES_ECANCELLED:
 		return "timed out";
