@@ -381,8 +381,11 @@ class Moat:
     def start(self):
         libexec = self.dir / "libexec"
         libexec.mkdir()
-        for prog in ("smtpd-session", "queue-manager", "delivery-agent"):
-            target = BUILD / prog / prog
+        for prog, target in (("smtpd-session", BUILD / "smtpd-session" / "smtpd-session"),
+                             ("smtpd-session-plain",
+                              BUILD / "smtpd-session" / "smtpd-session-plain"),
+                             ("queue-manager", BUILD / "queue-manager" / "queue-manager"),
+                             ("delivery-agent", BUILD / "delivery-agent" / "delivery-agent")):
             if not target.exists():
                 raise RuntimeError(f"{target} missing: build moat first (bench/run does)")
             (libexec / prog).symlink_to(target)

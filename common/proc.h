@@ -69,4 +69,11 @@ struct proc_info {
 
 const struct proc_info *proc_info(enum proc_role role);
 
+/*
+ * The session's build without TLS code, in the same directory as
+ * smtpd-session: moatd starts it instead while smtpd_tls_cert_files is
+ * empty (smtpd-session/Makefile.am).
+ */
+#define PROC_SESSION_PLAIN_BINARY	"smtpd-session-plain"
+
 #endif

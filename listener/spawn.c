@@ -221,7 +221,9 @@ spawn_child(const struct moatd *m, enum proc_role role, int fd4, int fd5)
 
 	snprintf(uid, sizeof(uid), "%ld", m->privileged ? (long)r->uid : -1L);
 	snprintf(gid, sizeof(gid), "%ld", m->privileged ? (long)r->gid : -1L);
-	path = xasprintf("%s/%s", m->libexecdir, pi->binary);
+	/* Without certificates a session needs no TLS code at all. */
+	path = xasprintf("%s/%s", m->libexecdir, role == PROC_SESSION &&
+	    !keys_enabled(m) ? PROC_SESSION_PLAIN_BINARY : pi->binary);
 	argv[n++] = pi->name;
 	if ((transport = spawn_transport(role)) != NULL) {
 		argv[n++] = "-T";
@@ -268,8 +270,10 @@ spawn_check_binaries(const char *libexecdir, char *err, size_t errlen)
 {
 	enum proc_role role;
 
-	for (role = 0; role < PROC_NROLES; role++) {
-		const struct proc_info *pi = proc_info(role);
+	/* One more than the roles: the session's build without TLS. */
+	for (role = 0; role <= PROC_NROLES; role++) {
+		const char *binary = role == PROC_NROLES ?
+		    PROC_SESSION_PLAIN_BINARY : proc_info(role)->binary;
 		struct stat st;
 		char *path;
 		int bad;
@@ -277,7 +281,7 @@ spawn_check_binaries(const char *libexecdir, char *err, size_t errlen)
 		/* The keyholder runs with TLS only; keys.c checks it then. */
 		if (role == PROC_LISTENER || role == PROC_KEYS)
 			continue;
-		path = xasprintf("%s/%s", libexecdir, pi->binary);
+		path = xasprintf("%s/%s", libexecdir, binary);
 		errno = 0;
 		bad = stat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
 		    access(path, X_OK) == -1;

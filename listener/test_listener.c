@@ -70,10 +70,11 @@ child_session(int argc, char **argv)
 static void
 make_links(const char *self)
 {
-	const char *names[] = { "smtpd-session", "queue-manager", "delivery-agent" };
+	const char *names[] = { "smtpd-session", "smtpd-session-plain",
+	    "queue-manager", "delivery-agent" };
 	size_t i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char *p = xasprintf("%s/%s", tmpdir, names[i]);
 
 		unlink(p);
@@ -705,8 +706,8 @@ static void
 cleanup(void)
 {
 	static const char *paths[] = {
-		"smtpd-session", "queue-manager", "delivery-agent",
-		"run/queue", "run/empty", "run/maildir", "run",
+		"smtpd-session", "smtpd-session-plain", "queue-manager",
+		"delivery-agent", "run/queue", "run/empty", "run/maildir", "run",
 	};
 	size_t i;
 
@@ -728,7 +729,9 @@ main(int argc, char **argv)
 	char self[PATH_MAX];
 	ssize_t n;
 
-	if (strcmp(base, "smtpd-session") == 0)
+	/* Without certificates moatd starts the session's plain build. */
+	if (strcmp(base, "smtpd-session") == 0 ||
+	    strcmp(base, PROC_SESSION_PLAIN_BINARY) == 0)
 		return child_session(argc, argv);
 	if (strcmp(base, "queue-manager") == 0)
 		return 1;	/* a queue-manager that dies at once */

@@ -186,7 +186,7 @@ smtp_session_read_some(struct smtp_session *s, void *p, size_t n, short *wait)
 
 	*wait = 0;
 	if (s->ssl != NULL)
-		r = tls_server_read(s->ssl, p, n, wait, err, sizeof(err));
+		r = s->tls_ops->read(s, p, n, wait, err, sizeof(err));
 	else if ((r = read(s->client_fd, p, n)) == -1 &&
 	    (errno == EINTR || errno == EAGAIN))
 		*wait = POLLIN;
@@ -206,7 +206,7 @@ smtp_session_write_some(struct smtp_session *s, const void *p, size_t n,
 
 	*wait = 0;
 	if (s->ssl != NULL)
-		r = tls_server_write(s->ssl, p, n, wait, err, sizeof(err));
+		r = s->tls_ops->write(s, p, n, wait, err, sizeof(err));
 	else if ((r = write(s->client_fd, p, n)) == -1 &&
 	    (errno == EINTR || errno == EAGAIN))
 		*wait = POLLOUT;
@@ -349,7 +349,7 @@ smtp_session_fill(struct smtp_session *s)
 	ts.tv_sec = s->timeout_ms / 1000;
 	ts.tv_nsec = (long)(s->timeout_ms % 1000) * 1000000;
 	/* Bytes SSL already holds would never wake poll(): read them first. */
-	pending = s->ssl != NULL && SSL_has_pending(s->ssl);
+	pending = s->ssl != NULL && s->tls_ops->pending(s);
 	for (;;) {
 		if (smtp_session_stop_flag && s->state != SMTP_STATE_DATA)
 			return SMTP_WAIT_STOP;
@@ -552,6 +552,13 @@ smtp_check_data(struct smtp_session *s, const struct smtp_cmd *cmd)
 	return -1;
 }
 
+/* STARTTLS is offered where TLS is set up, ready and not yet active. */
+static int
+smtp_session_starttls_offered(const struct smtp_session *s)
+{
+	return s->tls_ops != NULL && s->tls_ready && s->ssl == NULL;
+}
+
 /* HELO and EHLO: (re)start the session; EHLO lists the extensions. */
 static void
 smtp_proceed_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
@@ -571,7 +578,7 @@ smtp_proceed_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
 	smtp_session_reply(s, "250-8BITMIME");
 	smtp_session_reply(s, "250-ENHANCEDSTATUSCODES");
 	smtp_session_reply(s, "250-DSN");
-	if (s->tls != NULL && s->tls->ready && s->ssl == NULL)
+	if (smtp_session_starttls_offered(s))
 		smtp_session_reply(s, "250-STARTTLS");
 	smtp_session_reply(s, "250 HELP");
 }
@@ -871,7 +878,8 @@ smtp_proceed_help(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
 	(void)cmd;
 	smtp_session_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA "
-	    "RSET NOOP QUIT HELP VRFY STARTTLS");
+	    "RSET NOOP QUIT HELP VRFY%s",
+	    smtp_session_starttls_offered(s) ? " STARTTLS" : "");
 }
 
 static void
@@ -885,37 +893,16 @@ smtp_proceed_vrfy(struct smtp_session *s, const struct smtp_cmd *cmd)
 static int
 smtp_session_tls_start(struct smtp_session *s, const char *how)
 {
-	char err[256], sni[TLS_SERVER_NAME_MAX * 4 + 1];
-	const SSL_CIPHER *c;
-
-	if (s->tls == NULL)
-		strlcpy_m(err, "no smtpd_tls_cert_files", sizeof(err));
-	else
-		s->ssl = tls_server_accept(s->tls, s->client_fd, s->timeout_ms,
-		    err, sizeof(err));
-	if (s->ssl == NULL) {
-		log_info("tls client=%s mode=%s handshake failed: %s",
-		    s->client_addr, how, err);
-		s->state = SMTP_STATE_CLOSED;
-		s->close_reason = "TLS handshake failed";
-		/* Nothing more may go out in clear on this connection. */
-		s->out_broken = 1;
-		return -1;
-	}
-	tls_server_describe(s->ssl, s->tls_desc, sizeof(s->tls_desc));
-	log_sanitize(sni, sizeof(sni), s->tls->sni, strlen(s->tls->sni));
-	c = SSL_get_current_cipher(s->ssl);
-	/* moat asks clients for no certificate: "none" unless one came. */
-	log_info("tls client=%s mode=%s version=%s cipher=%s bits=%d sni=%s "
-	    "cert=%zu client_cert=%s", s->client_addr, how,
-	    SSL_get_version(s->ssl),
-	    c != NULL ? SSL_CIPHER_get_name(c) : "unknown",
-	    c != NULL ? SSL_CIPHER_get_bits(c, NULL) : 0,
-	    sni[0] != '\0' ? sni : "-", s->tls->chosen + 1,
-	    SSL_get0_peer_certificate(s->ssl) == NULL ? "none" :
-	    SSL_get_verify_result(s->ssl) == X509_V_OK ? "verified" :
-	    "unverified");
-	return 0;
+	if (s->tls_ops != NULL && s->tls_ops->start(s, how) == 0)
+		return 0;
+	if (s->tls_ops == NULL)
+		log_info("tls client=%s mode=%s handshake failed: no "
+		    "smtpd_tls_cert_files", s->client_addr, how);
+	s->state = SMTP_STATE_CLOSED;
+	s->close_reason = "TLS handshake failed";
+	/* Nothing more may go out in clear on this connection. */
+	s->out_broken = 1;
+	return -1;
 }
 
 /*
@@ -926,7 +913,7 @@ static int
 smtp_check_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
 	(void)cmd;
-	if (s->tls == NULL) {
+	if (s->tls_ops == NULL) {
 		smtp_session_reply(s, "502 5.5.1 Error: command not implemented");
 		return -1;
 	}
@@ -957,7 +944,7 @@ smtp_proceed_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
 	size_t dropped;
 
 	(void)cmd;
-	if (!s->tls->ready) {
+	if (!s->tls_ready) {
 		smtp_session_reply(s, "454 4.7.0 TLS not available due to local problem");
 		return;
 	}
@@ -1010,7 +997,7 @@ smtp_session_run(struct smtp_session *s)
 	(void)smtp_session_flush(s);
 	/* close_notify, without waiting for the client's. */
 	if (s->ssl != NULL && !s->out_broken)
-		(void)SSL_shutdown(s->ssl);
+		s->tls_ops->shutdown(s);
 	log_info("disconnect client=%s reason=\"%s\" last=%s commands=%u "
 	    "errors=%u messages=%u rcpt=%u", s->client_desc, s->close_reason,
 	    s->verb, s->ncommands, s->nerrors, s->nmessages, s->nrcpt_total);

@@ -7,22 +7,50 @@
  * speaks SMTP with the client; smtp_queue.c walks a message through the
  * queue-manager (BEGIN, DATA..., COMMIT or ABORT); smtp_received.c
  * writes the Received: header.  Nothing here opens a file or a socket.
+ *
+ * TLS is reached only through struct smtp_tls_ops, so that this code
+ * needs no TLS library: smtpd-session sets the calls up (smtp_tls.c);
+ * smtpd-session-plain, the same program built without TLS, which moatd
+ * starts when no certificate is configured, has none and answers
+ * STARTTLS with 502.
  */
 #ifndef MOAT_SMTP_SESSION_H
 #define MOAT_SMTP_SESSION_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "ipc_types.h"
 #include "mail/addr.h"
 #include "tls_listen.h"
-#include "tls_server.h"
 #include "util/buf.h"
 #include "util/conf.h"
 
 #define SMTP_ADDR_STR_MAX	64	/* numeric IPv6 address and scope */
+#define SMTP_TLS_DESC_MAX	160	/* "TLSv1.3 with cipher ... (256/256 bits)" */
+
+struct smtp_session;
+struct ssl_st;
+struct tls_server;
+
+/*
+ * The TLS calls of smtp_tls.c.  start runs the handshake on the client
+ * socket and logs its outcome (-1: failed, s->ssl stays NULL); read and
+ * write move bytes through s->ssl as tls_server.h says; pending tells
+ * whether SSL holds bytes that poll() would not see; shutdown sends
+ * close_notify.
+ */
+struct smtp_tls_ops {
+	int	(*start)(struct smtp_session *s, const char *how);
+	ssize_t	(*read)(struct smtp_session *s, void *p, size_t n, short *wait,
+		    char *err, size_t errlen);
+	ssize_t	(*write)(struct smtp_session *s, const void *p, size_t n,
+		    short *wait, char *err, size_t errlen);
+	int	(*pending)(const struct smtp_session *s);
+	void	(*shutdown)(struct smtp_session *s);
+};
 
 enum smtp_state {
 	SMTP_STATE_GREETED,	/* waiting for HELO/EHLO */
@@ -61,11 +89,13 @@ struct smtp_session {
 	const char		*banner_name;
 	int			 bare_lf;	/* client is in bare_lf_networks */
 
-	/* TLS (tls_listen.h, tls_server.h). */
+	/* TLS (tls_listen.h; smtp_tls.c with tls_server.h). */
 	enum tls_listen_mode	 tls_mode;	/* of the listener it came in on */
-	struct tls_server	*tls;		/* NULL: no TLS on this listener */
-	SSL			*ssl;		/* set once TLS is active */
-	char			 tls_desc[TLS_SERVER_DESC_MAX];	/* for Received: */
+	const struct smtp_tls_ops *tls_ops;	/* NULL: no TLS on this listener */
+	struct tls_server	*tls;		/* its certificates (smtp_tls.c) */
+	int			 tls_ready;	/* every certificate has its key */
+	struct ssl_st		*ssl;		/* set once TLS is active */
+	char			 tls_desc[SMTP_TLS_DESC_MAX];	/* for Received: */
 
 	/* Limits from the configuration. */
 	size_t			 line_limit;
@@ -144,6 +174,12 @@ enum smtp_queue_answer smtp_queue_commit(struct smtp_session *s);
 void	smtp_queue_abort(struct smtp_session *s);
 /* The queue channel became readable while no answer was due. */
 void	smtp_queue_unsolicited(struct smtp_session *s);
+
+/* smtp_tls.c (smtpd-session only): load the certificate chains of
+ * smtpd_tls_cert_files and the keyholder's keys (on keys_fd) while files
+ * can still be read, and set s->tls_ops.  Without TLS on this listener it
+ * closes keys_fd and leaves s->tls_ops NULL. */
+void	smtp_tls_setup(struct smtp_session *s, int keys_fd);
 
 /* smtp_received.c */
 /*

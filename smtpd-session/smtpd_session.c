@@ -15,6 +15,10 @@
  * no file writes, then the seccomp filter of sandbox.c.  Only then is a
  * byte read from the client.  The process serves this one connection and
  * exits.
+ *
+ * Built twice: smtpd-session with TLS (smtp_tls.c), and, with
+ * MOAT_SESSION_PLAIN defined, smtpd-session-plain without any TLS code,
+ * which moatd starts while smtpd_tls_cert_files is empty.
  */
 #include "config.h"
 
@@ -26,9 +30,6 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-#include <openssl/rand.h>
-#include <openssl/ssl.h>
 
 #include "proc.h"
 #include "smtp_session.h"
@@ -81,37 +82,6 @@ smtpd_session_peer(struct smtp_session *s)
 }
 
 /*
- * TLS for this listener: the certificate chains and the keyholder's
- * keys, while the files can still be read.  A failure is logged and
- * leaves s->tls set but not ready: STARTTLS then answers 454 and an
- * implicit-TLS connection is closed.  A session without TLS gives up
- * its keyholder channel at once.
- */
-static void
-smtpd_session_tls(struct smtp_session *s)
-{
-	static struct tls_server ts;
-	unsigned char seed;
-	char err[512];
-
-	if (s->tls_mode == TLS_LISTEN_NONE ||
-	    conf_words(s->cfg, CONF_SMTPD_TLS_CERT_FILES)->n == 0) {
-		(void)close(MOAT_FD_SESSION_KEYS);
-		return;
-	}
-	/* No clean-up at exit: it would need calls the sandbox refuses
-	 * (futex), and the process is about to vanish anyway. */
-	if (OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, NULL) != 1)
-		log_warn("client=%s tls: OpenSSL initialisation failed", s->client_addr);
-	if (tls_server_init(&ts, s->cfg, MOAT_FD_SESSION_KEYS, err, sizeof(err)) == -1)
-		log_warn("client=%s tls unavailable: %s", s->client_addr, err);
-	s->tls = &ts;
-	/* Seed the random generator while /dev/urandom could still be opened. */
-	if (RAND_bytes(&seed, 1) != 1)
-		log_warn("client=%s tls: random generator not seeded", s->client_addr);
-}
-
-/*
  * The client socket becomes non-blocking so that writes can time out; the
  * queue channel stays blocking but a send gives up after smtpd_timeout.
  * SIGPIPE is ignored: a vanished client is a write error, not a death.
@@ -153,7 +123,11 @@ main(int argc, char **argv)
 		log_fatal("configuration on descriptor %d is not valid", MOAT_FD_CONFIG);
 	smtp_session_init(&s, cfg, MOAT_FD_SESSION_CLIENT, MOAT_FD_SESSION_QUEUE);
 	smtpd_session_peer(&s);
-	smtpd_session_tls(&s);
+#ifdef MOAT_SESSION_PLAIN
+	(void)close(MOAT_FD_SESSION_KEYS);
+#else
+	smtp_tls_setup(&s, MOAT_FD_SESSION_KEYS);
+#endif
 	smtpd_session_fds(&s);
 	close(MOAT_FD_CONFIG);
 	/* sigaction is not in the sandbox: the SIGTERM handler goes in now. */

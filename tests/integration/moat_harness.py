@@ -34,6 +34,7 @@ MOATD = BUILD / "listener" / "moatd"
 MOATCTL = BUILD / "moatctl" / "moatctl"
 LIBEXEC = {
     "smtpd-session": BUILD / "smtpd-session" / "smtpd-session",
+    "smtpd-session-plain": BUILD / "smtpd-session" / "smtpd-session-plain",
     "queue-manager": BUILD / "queue-manager" / "queue-manager",
     "delivery-agent": BUILD / "delivery-agent" / "delivery-agent",
     "keyholder": BUILD / "keyholder" / "keyholder",
@@ -855,6 +856,7 @@ def use_build(build):
     MOATCTL = BUILD / "moatctl" / "moatctl"
     LIBEXEC.update({
         "smtpd-session": BUILD / "smtpd-session" / "smtpd-session",
+        "smtpd-session-plain": BUILD / "smtpd-session" / "smtpd-session-plain",
         "queue-manager": BUILD / "queue-manager" / "queue-manager",
         "delivery-agent": BUILD / "delivery-agent" / "delivery-agent",
         "keyholder": BUILD / "keyholder" / "keyholder",

@@ -34,7 +34,8 @@ from moat_harness import (REPO, RawClient, Skip, assert_no_sandbox_kills, make_m
 HOOKS_BUILD = os.environ.get("MOAT_HOOKS_BUILD", str(REPO / "build-hooks"))
 HOOKS_BUILD = Path(HOOKS_BUILD) if HOOKS_BUILD else None
 HOOK_MARKS = (b"XESCAPE", b"hooks.test", b"hook=escape")
-BINARIES = ("smtpd-session/smtpd-session", "delivery-agent/delivery-agent",
+BINARIES = ("smtpd-session/smtpd-session", "smtpd-session/smtpd-session-plain",
+            "delivery-agent/delivery-agent",
             "queue-manager/queue-manager")
 
 # Capability numbers (linux/capability.h).

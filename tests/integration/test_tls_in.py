@@ -13,6 +13,9 @@ test_tls_in.py: TLS in the SMTP server (docs/tls.md), with real clients.
   is not offered; submission_listen with submission_tls = required answers
   MAIL before STARTTLS with 530.
 - SNI chooses among two certificates (RSA and ECDSA).
+- Which session program runs: with certificates smtpd-session (TLS), and
+  without them smtpd-session-plain, which has no TLS code: no STARTTLS in
+  EHLO or HELP, 502 to STARTTLS, and no OpenSSL text in the executable.
 - testssl (Debian's testssl.sh) against the STARTTLS port: no finding of
   severity HIGH or CRITICAL.
 - A reload (moatctl reload) with new certificate files: a new connection
@@ -439,3 +442,49 @@ def test_reload_new_certificate(ctx):
     old.close()
     _assert_tls_received(_received_tls(moat, "hank"))
     _assert_tls_received(_received_tls(moat, "gina"))
+
+
+def _session_exe(moat, client):
+    """The executable of the session serving client (a RawClient that
+    has had its greeting)."""
+    p = moat.wait_role("session")
+    return os.path.basename(os.readlink(f"/proc/{p.pid}/exe"))
+
+
+def _help_text(client):
+    client.send("HELP\r\n")
+    code, texts = client.reply()
+    assert code == 214, f"HELP: {code} {texts}"
+    return " ".join(texts)
+
+
+def test_session_program_follows_certificates(ctx):
+    """Certificates: smtpd-session, STARTTLS offered and in HELP.  None:
+    smtpd-session-plain, which carries no TLS code, answers STARTTLS 502."""
+    h.skip_unless_root()
+    _, certs = _certs(ctx)
+    moat = _tls_moat(ctx, certs)
+    c = moat.raw()
+    assert c.reply()[0] == 220
+    assert _session_exe(moat, c) == "smtpd-session"
+    assert "STARTTLS" in _ehlo_keywords(c)
+    assert "STARTTLS" in _help_text(c), "HELP lacks STARTTLS where it is offered"
+    c.close()
+    moat.stop()
+
+    plain = ctx.moat(name="nocert")
+    c = plain.raw()
+    assert c.reply()[0] == 220
+    assert _session_exe(plain, c) == "smtpd-session-plain"
+    assert "STARTTLS" not in _ehlo_keywords(c)
+    assert "STARTTLS" not in _help_text(c), "HELP lists STARTTLS where it is not offered"
+    c.send("STARTTLS\r\n")
+    assert c.reply_line() == "502 5.5.1 Error: command not implemented"
+    c.send("QUIT\r\n")
+    assert c.reply()[0] == 221
+    c.close()
+    exe = (h.BUILD / "smtpd-session" / "smtpd-session-plain").read_bytes()
+    tls = (h.BUILD / "smtpd-session" / "smtpd-session").read_bytes()
+    # libssl's table of cipher names is in the TLS build, not the plain one.
+    assert b"TLS_AES_256_GCM_SHA384" in tls, "the check below could not fail"
+    assert b"TLS_AES_256_GCM_SHA384" not in exe, "smtpd-session-plain carries OpenSSL"
