@@ -227,18 +227,22 @@ smtp_queue_begin(struct smtp_session *s)
 	return a;
 }
 
-/* Send what the chunk holds as one IPC_S2Q_DATA. */
+/* Send what the chunk holds as one IPC_S2Q_DATA, built in place. */
 static void
 smtp_queue_flush(struct smtp_session *s)
 {
-	struct ipc_wr w;
-	int bad;
+	size_t len;
 
 	if (s->chunklen == 0 || s->qstate != SMTP_QUEUE_OPEN)
 		return;
-	ipc_wr_init(&w, IPC_S2Q_DATA, s->reqid);
-	bad = ipc_put_blob(&w, s->chunk, s->chunklen);
-	if (smtp_queue_send(s, &w, bad != 0) == 0)
+	if ((len = ipc_blob_finish(s->chunk, IPC_S2Q_DATA, s->reqid,
+	    s->chunklen)) == 0)
+		smtp_queue_broken(s, "%s does not fit in one message",
+		    ipc_type_name(IPC_S2Q_DATA));
+	else if (ipc_send_raw(s->queue_fd, s->chunk, len, -1) == -1)
+		smtp_queue_broken(s, "send %s: %s", ipc_type_name(IPC_S2Q_DATA),
+		    errno == EAGAIN ? "timed out" : strerror(errno));
+	else
 		s->qbytes += s->chunklen;
 	s->chunklen = 0;
 }
@@ -252,7 +256,7 @@ smtp_queue_data(struct smtp_session *s, const uint8_t *p, size_t n)
 		k = IPC_DATA_CHUNK - s->chunklen;
 		if (k > n)
 			k = n;
-		memcpy(s->chunk + s->chunklen, p, k);
+		memcpy(s->chunk + IPC_BLOB_HDR_LEN + s->chunklen, p, k);
 		s->chunklen += k;
 		p += k;
 		n -= k;

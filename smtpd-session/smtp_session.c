@@ -165,7 +165,7 @@ smtp_session_init(struct smtp_session *s, const struct conf *cfg,
 	s->in.data = xmalloc(s->in.cap);
 	buf_init(&s->out, SMTP_OUT_CAP);
 	s->ipcbuf = xmalloc(IPC_MAX_MSG);
-	s->chunk = xmalloc(IPC_DATA_CHUNK);
+	s->chunk = xmalloc(IPC_BLOB_HDR_LEN + IPC_DATA_CHUNK);
 	strlcpy_m(s->client_addr, "unknown", sizeof(s->client_addr));
 	strlcpy_m(s->client_desc, "unknown", sizeof(s->client_desc));
 	strlcpy_m(s->local_desc, "unknown", sizeof(s->local_desc));

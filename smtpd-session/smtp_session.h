@@ -131,8 +131,10 @@ struct smtp_session {
 	char			 qfail[MOAT_TEXT_MAX + 32];	/* its FAIL reply */
 	uint32_t		 reqid;
 	uint8_t			*ipcbuf;	/* IPC_MAX_MSG bytes */
-	uint8_t			*chunk;		/* IPC_DATA_CHUNK bytes */
-	size_t			 chunklen;
+	uint8_t			*chunk;		/* an IPC_S2Q_DATA being built:
+						   IPC_BLOB_HDR_LEN, then up to
+						   IPC_DATA_CHUNK bytes */
+	size_t			 chunklen;	/* bytes after the header */
 	uint64_t		 qbytes;	/* sent in IPC_S2Q_DATA */
 
 	/* Client I/O. */

@@ -86,6 +86,24 @@ ipc_wr_finish(struct ipc_wr *w, size_t *lenp)
 	return w->b.data;
 }
 
+size_t
+ipc_blob_finish(uint8_t *buf, uint32_t type, uint32_t reqid, size_t n)
+{
+	struct ipc_hdr h;
+	uint32_t n32;
+
+	if (n > IPC_MAX_PAYLOAD - 4)
+		return 0;
+	h.type = type;
+	h.len = (uint32_t)(n + 4);
+	h.reqid = reqid;
+	h.version = IPC_VERSION;
+	n32 = (uint32_t)n;
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + IPC_HDR_LEN, &n32, sizeof(n32));
+	return IPC_BLOB_HDR_LEN + n;
+}
+
 void
 ipc_rd_init(struct ipc_rd *r, const struct ipc_frame *f)
 {

@@ -75,6 +75,18 @@ int	ipc_put_blob(struct ipc_wr *w, const void *p, size_t n);
 /* Fill in the header; returns the whole message or NULL if it is too large. */
 const uint8_t *ipc_wr_finish(struct ipc_wr *w, size_t *lenp);
 
+/*
+ * A message whose payload is one blob, built in the caller's buffer with
+ * no copy: the blob's n bytes are written at buf + IPC_BLOB_HDR_LEN, and
+ * ipc_blob_finish() fills in the header and the blob's length in front
+ * of them.  Returns the length of the whole message (for ipc_send_raw),
+ * or 0 when n does not fit in one message.  For message content
+ * (IPC_S2Q_DATA), where ipc_put_blob's growing buffer would cost a copy
+ * and an allocation per chunk.
+ */
+#define IPC_BLOB_HDR_LEN	(IPC_HDR_LEN + 4)
+size_t	ipc_blob_finish(uint8_t *buf, uint32_t type, uint32_t reqid, size_t n);
+
 /* Reading. */
 void	ipc_rd_init(struct ipc_rd *r, const struct ipc_frame *f);
 uint32_t ipc_get_u32(struct ipc_rd *r);
