@@ -164,6 +164,16 @@ spawn_child_fail(const char *name, const char *what)
 }
 
 /*
+ * Children start with an empty environment: nothing in moat reads one,
+ * and what an operator's shell exported (OPENSSL_CONF, GLIBC_TUNABLES,
+ * MALLOC_*, RES_OPTIONS, ...) must not change how a session or an agent
+ * behaves.  Postfix's master passes only its import_environment list;
+ * moat passes nothing.  It also saves every session copying and scanning
+ * moatd's environment at start.
+ */
+static char *const spawn_environment[] = { NULL };
+
+/*
  * In the vfork child: arrange descriptors and signals, then exec.  Only
  * system calls on this stack until execve: no malloc, no stdio, no
  * writes to memory moatd uses.
@@ -181,7 +191,7 @@ spawn_exec(const char *name, const char *path, char *const argv[],
 		_exit(127);
 	}
 	spawn_close_from(MOAT_FD_FIRST_FREE);
-	execv(path, argv);
+	execve(path, argv, spawn_environment);
 	spawn_child_fail(name, "exec failed");
 	_exit(127);
 }

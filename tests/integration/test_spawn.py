@@ -8,6 +8,9 @@ silently ignores a signal its operator sends would be a surprise.  This
 starts moatd with SIGUSR2 and SIGWINCH ignored (as a parent shell could leave
 them) and checks every child's /proc status: neither is ignored, and no
 signal is blocked.
+
+Children also start with an empty environment, whatever moatd was given
+(test_children_start_with_empty_environment).
 """
 import signal
 
@@ -55,3 +58,39 @@ def test_children_start_with_default_signals(ctx):
     client.send(b"QUIT\r\n")
     expect(client.reply(), 221, "QUIT")
     ctx.note(f"checked {len(children)} children: {', '.join(roles)}")
+
+
+def test_children_start_with_empty_environment(ctx):
+    """moatd's environment (here with OPENSSL_CONF and GLIBC_TUNABLES set)
+    reaches none of its children: each one's /proc/PID/environ is empty."""
+    import os
+    saved = {k: os.environ.get(k) for k in ("OPENSSL_CONF", "GLIBC_TUNABLES")}
+    os.environ["OPENSSL_CONF"] = "/nonexistent/openssl.cnf"
+    os.environ["GLIBC_TUNABLES"] = "glibc.malloc.check=3"
+    try:
+        moat = ctx.moat()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    with open(f"/proc/{moat.proc.pid}/environ", "rb") as f:
+        assert b"OPENSSL_CONF=" in f.read(), "the premise failed: moatd lacks OPENSSL_CONF"
+    client = moat.raw()
+    expect(client.reply(), 220, "greeting")
+    moat.wait_role("session")
+    children = [p for p in moat.processes() if p.pid != moat.proc.pid]
+    seen = []
+    for p in children:
+        try:
+            with open(f"/proc/{p.pid}/environ", "rb") as f:
+                env = f.read()
+        except OSError:
+            continue    # gone meanwhile
+        seen.append(p.role)
+        assert env == b"", f"{p!r} has an environment: {env[:200]!r}"
+    assert "session" in seen and "qmgr" in seen, seen
+    client.send(b"QUIT\r\n")
+    expect(client.reply(), 221, "QUIT")
+    ctx.note(f"checked {len(seen)} children: {', '.join(sorted(seen))}")
