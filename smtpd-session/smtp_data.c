@@ -1,14 +1,16 @@
 /*
  * smtp_data.c: the DATA reader, a byte-driven state machine.
  *
- * Ordinary text is passed on in runs, so the callback sees a few large
- * slices per feed rather than one call per byte; only CR, LF, NUL and a
- * dot at the start of a line need the state machine.  A CR is held back
+ * Ordinary text is passed on in runs that span whole lines, so the
+ * callback sees about one slice per feed rather than one per line; only
+ * a CR, LF or NUL out of place, a dot at the start of a line and a line
+ * end at the edge of the input need the state machine.  A CR is held back
  * until the byte after it shows whether it ends a line, and the dot at
  * the start of a line until it is known to be stuffing or the end.
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "smtp_data.h"
@@ -65,16 +67,53 @@ smtp_data_bare_lf(struct smtp_data *d)
 	d->state = SMTP_DATA_TEXT;
 }
 
-/* Length of the run of ordinary bytes at p. */
+/* A byte in v is zero (exact as a whole: no false alarm for the word). */
+#define SMTP_DATA_ONES		0x0101010101010101ULL
+#define SMTP_DATA_HAS_ZERO(v)	(((v) - SMTP_DATA_ONES) & ~(v) & (SMTP_DATA_ONES << 7))
+
+/* Length of the run of bytes at p that are not CR, LF or NUL. */
+static size_t
+smtp_data_text(const uint8_t *p, size_t n)
+{
+	uint64_t w;
+	size_t i = 0;
+
+	/* Eight bytes at a time while none of them is special. */
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, sizeof(w));
+		if (SMTP_DATA_HAS_ZERO(w) ||
+		    SMTP_DATA_HAS_ZERO(w ^ (SMTP_DATA_ONES * '\r')) ||
+		    SMTP_DATA_HAS_ZERO(w ^ (SMTP_DATA_ONES * '\n')))
+			break;
+	}
+	while (i < n && p[i] != '\r' && p[i] != '\n' && p[i] != '\0')
+		i++;
+	return i;
+}
+
+/*
+ * Length of the run at p (inside a line) that needs no state machine:
+ * text, then as many whole lines as follow, each ended by CR LF, as long
+ * as no line after a CR LF begins with a dot.  It stops at the first byte
+ * that does need the state machine (a CR, LF or NUL out of place, or a
+ * CR LF whose next byte is not yet in view), so what is emitted never
+ * depends on how the input was sliced, and the state after the run is
+ * "inside a line" (a line start it passes is never a dot, the one case
+ * where that would differ).  The bytes pass unchanged, so a message of
+ * ordinary lines goes out in one slice per feed.  Linear in n whatever
+ * the input: each byte is looked at once.
+ */
 static size_t
 smtp_data_run(const uint8_t *p, size_t n)
 {
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; i < n; i++)
-		if (p[i] == '\r' || p[i] == '\n' || p[i] == '\0')
-			break;
-	return i;
+	for (;;) {
+		i += smtp_data_text(p + i, n - i);
+		if (n - i < 3 || p[i] != '\r' || p[i + 1] != '\n' || p[i + 2] == '.')
+			return i;
+		i += 2;
+	}
 }
 
 /*

@@ -224,6 +224,48 @@ check_case(const struct dcase *c)
 	free(whole.out.p);
 }
 
+/*
+ * Ordinary lines go out in long slices, not one per line; a dot-stuffed
+ * line, a bare CR, a NUL and a line end at the edge of a slice each still
+ * go through the state machine, with the same output as fed byte by byte.
+ */
+static void
+check_runs(void)
+{
+	static const char *breaks[] = { "", "..dot\r\n", "bare\rcr\r\n",
+	    "nul\0x\r\n" };
+	size_t i, k, len, one_len;
+	struct result r, one;
+	char *in;
+
+	for (k = 0; k < sizeof(breaks) / sizeof(breaks[0]); k++) {
+		in = malloc(1000 * 72 + 64);
+		len = 0;
+		for (i = 0; i < 1000; i++) {
+			if (i == 500) {
+				one_len = k == 3 ? 8 : strlen(breaks[k]);
+				memcpy(in + len, breaks[k], one_len);
+				len += one_len;
+			}
+			memset(in + len, 'a' + (char)(i % 26), 70);
+			memcpy(in + len + 70, "\r\n", 2);
+			len += 72;
+		}
+		memcpy(in + len, ".\r\n", 3);
+		len += 3;
+		run_step(in, len, 0, NOLIMIT, len, &r);
+		run_step(in, len, 0, NOLIMIT, 1, &one);
+		T_OK(r.done && one.done && r.flags == one.flags &&
+		    r.out.len == one.out.len && r.count == one.count &&
+		    memcmp(r.out.p, one.out.p, r.out.len) == 0,
+		    "runs %zu: whole and byte by byte agree", k);
+		T_OK(r.out.calls <= 6, "runs %zu: %zu slices for 1000 lines", k, r.out.calls);
+		free(r.out.p);
+		free(one.out.p);
+		free(in);
+	}
+}
+
 /* A long line with no LF is streamed, not held; it is counted exactly. */
 static void
 check_long_line(void)
@@ -275,6 +317,7 @@ main(void)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		check_case(&cases[i]);
 	check_long_line();
+	check_runs();
 	check_first_end();
 	return t_done();
 }
