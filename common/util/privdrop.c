@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
+#include <stdint.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,52 +43,90 @@ priv_setlimit(int resource, char *err, size_t errlen, const char *what)
 /*
  * Capability numbers tried in the bounding set.  Kernels newer than our
  * headers may know more than CAP_LAST_CAP; the sets are 64 bits wide, and
- * PR_CAPBSET_DROP / PR_CAPBSET_READ answer EINVAL for a number the
- * running kernel does not know.
+ * PR_CAPBSET_READ / PR_CAPBSET_DROP answer EINVAL for a number the
+ * running kernel does not know.  The numbers it knows are contiguous
+ * from 0 (cap_valid() in the kernel is 0 <= cap <= CAP_LAST_CAP), so the
+ * first EINVAL ends the walk.
  */
 #define PRIV_CAP_MAX	63
 
 /*
+ * Every kernel with a bounding set (2.6.25) knows capabilities 0 to
+ * CAP_SETFCAP (31).  An EINVAL below that means the prctl itself is
+ * unknown, not the number, and nothing would have been dropped.
+ */
+#define PRIV_CAP_MIN_KNOWN	31
+
+/*
  * Empty the bounding set, so that nothing this process execs (nothing,
  * once seccomp and RLIMIT_NPROC are in place) could ever be given a
- * capability back.  Needs CAP_SETPCAP in the effective set, which a
- * child exec'd by moatd has (listener/caps.c keeps it for this only).
+ * capability back.  Only the capabilities still in the set are dropped
+ * (moatd's children inherit a bounding set of five): one PR_CAPBSET_READ
+ * per capability the kernel knows plus one PR_CAPBSET_DROP per
+ * capability held, instead of 64 drops and 128 reads.  Dropping needs
+ * CAP_SETPCAP in the effective set, which a child exec'd by moatd has
+ * (listener/caps.c keeps it for this only); without it the first drop
+ * fails and so does priv_drop().
+ *
+ * Nothing can put a capability back into the bounding set, so one read
+ * as absent here stays out; the ones dropped are noted in *dropped for
+ * priv_verify_caps() to read again.
  */
 static int
-priv_drop_bounding(char *err, size_t errlen)
+priv_drop_bounding(uint64_t *dropped, char *err, size_t errlen)
 {
-	int c;
+	int c, r;
 
+	*dropped = 0;
 	for (c = 0; c <= PRIV_CAP_MAX; c++) {
-		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) == -1 && errno != EINVAL) {
+		if ((r = prctl(PR_CAPBSET_READ, c, 0, 0, 0)) == -1) {
+			if (errno == EINVAL && c > PRIV_CAP_MIN_KNOWN)
+				break;	/* the first number the kernel does not know */
+			snprintf(err, errlen, "PR_CAPBSET_READ %d: %s", c,
+			    strerror(errno));
+			return -1;
+		}
+		if (r == 0)
+			continue;
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) == -1) {
 			snprintf(err, errlen, "PR_CAPBSET_DROP %d: %s", c,
 			    strerror(errno));
 			return -1;
 		}
+		*dropped |= (uint64_t)1 << c;
 	}
 	return 0;
 }
 
-/* After switching ids: no capability in any set, bounding and ambient too. */
+/*
+ * After switching ids: none of the capabilities dropped from the
+ * bounding set is back in it (the others were read as absent while it
+ * was emptied), no capability in the effective, permitted or
+ * inheritable set (capget), and none in the ambient set.  The kernel
+ * keeps the ambient set a subset of permitted and inheritable (it clears
+ * ambient bits whenever either loses them, and clears the whole ambient
+ * set on a switch away from uid 0), so an empty permitted set already
+ * proves an empty ambient set; one PR_CAP_AMBIENT_IS_SET for
+ * CAP_NET_BIND_SERVICE, the capability an ambient set would most likely
+ * be given for a mail server, stays as a cheap second check of that
+ * invariant rather than one call per capability.
+ */
 static int
-priv_verify_caps(char *err, size_t errlen)
+priv_verify_caps(uint64_t dropped, char *err, size_t errlen)
 {
 	struct __user_cap_header_struct hdr;
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
 	int c, i;
 
 	for (c = 0; c <= PRIV_CAP_MAX; c++) {
-		if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) > 0) {
+		if ((dropped & ((uint64_t)1 << c)) != 0 &&
+		    prctl(PR_CAPBSET_READ, c, 0, 0, 0) != 0) {
 			snprintf(err, errlen, "bounding set still holds "
 			    "capability %d", c);
 			return -1;
 		}
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, c, 0, 0) > 0) {
-			snprintf(err, errlen, "ambient set still holds "
-			    "capability %d", c);
-			return -1;
-		}
 	}
+
 	memset(&hdr, 0, sizeof(hdr));
 	memset(data, 0, sizeof(data));
 	hdr.version = _LINUX_CAPABILITY_VERSION_3;
@@ -103,6 +142,12 @@ priv_verify_caps(char *err, size_t errlen)
 			    data[i].permitted, data[i].inheritable, i);
 			return -1;
 		}
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_NET_BIND_SERVICE,
+	    0, 0) > 0) {
+		snprintf(err, errlen, "ambient set still holds capability %d",
+		    CAP_NET_BIND_SERVICE);
+		return -1;
 	}
 	return 0;
 }
@@ -161,7 +206,9 @@ priv_drop(const struct priv_spec *spec, char *err, size_t errlen)
 			return priv_err(err, errlen, "chdir");
 	}
 	if (spec->uid != (uid_t)-1) {
-		if (priv_drop_bounding(err, errlen) == -1)
+		uint64_t dropped;
+
+		if (priv_drop_bounding(&dropped, err, errlen) == -1)
 			return -1;
 		if (setgroups(0, NULL) == -1)
 			return priv_err(err, errlen, "setgroups");
@@ -170,7 +217,7 @@ priv_drop(const struct priv_spec *spec, char *err, size_t errlen)
 		if (setresuid(spec->uid, spec->uid, spec->uid) == -1)
 			return priv_err(err, errlen, "setresuid");
 		if (priv_verify(spec, err, errlen) == -1 ||
-		    priv_verify_caps(err, errlen) == -1)
+		    priv_verify_caps(dropped, err, errlen) == -1)
 			return -1;
 	}
 	if (priv_setlimit(RLIMIT_CORE, err, errlen, "RLIMIT_CORE") == -1)
