@@ -73,6 +73,12 @@ MTAS = [m for m in os.environ.get("BENCH_MTAS", "moat,postfix").split(",") if m]
 DEFAULT_SCENARIOS = ("1k/1/new,1k/1/reuse,1k/10/new,1k/10/reuse,"
                      "100k/1/new,100k/1/reuse,100k/10/new,100k/10/reuse")
 SCENARIOS = os.environ.get("BENCH_SCENARIOS", DEFAULT_SCENARIOS)
+# BENCH_TLS=1: both MTAs offer STARTTLS with one generated RSA certificate
+# (smtp-source never uses it): what a server with TLS configured costs
+# for clients in clear; moat then runs smtpd-session, with OpenSSL, and
+# its keyholder, instead of smtpd-session-plain.
+TLS = os.environ.get("BENCH_TLS", "") not in ("", "0")
+TLS_FILES = {}      # "cert", "key": paths, made by make_certificate()
 
 LOOPBACK = "127.0.0.1"
 SENDER = "sender@example.test"
@@ -212,6 +218,14 @@ def listening(port):
             return any(l.split()[1] == want and l.split()[3] == "0A" for l in f)
     except OSError:
         return False
+
+
+def offers_starttls(port):
+    """Does the server on port list STARTTLS in its EHLO reply?"""
+    import smtplib
+    with smtplib.SMTP(LOOPBACK, port, local_hostname="bench.test", timeout=10) as c:
+        c.ehlo()
+        return c.has_extn("starttls")
 
 
 def free_port():
@@ -377,6 +391,10 @@ class Moat:
             f"delivery_agents = {DELIVERY_AGENTS}\n"
             "smtpd_max_sessions = 200\n"
             "smtpd_client_limit = 200\n")
+        if TLS:
+            with open(self.conf, "a") as f:
+                f.write(f"smtpd_tls_cert_files = {TLS_FILES['cert']}\n"
+                        f"smtpd_tls_key_files = {TLS_FILES['key']}\n")
 
     def start(self):
         libexec = self.dir / "libexec"
@@ -385,7 +403,8 @@ class Moat:
                              ("smtpd-session-plain",
                               BUILD / "smtpd-session" / "smtpd-session-plain"),
                              ("queue-manager", BUILD / "queue-manager" / "queue-manager"),
-                             ("delivery-agent", BUILD / "delivery-agent" / "delivery-agent")):
+                             ("delivery-agent", BUILD / "delivery-agent" / "delivery-agent"),
+                             ("keyholder", BUILD / "keyholder" / "keyholder")):
             if not target.exists():
                 raise RuntimeError(f"{target} missing: build moat first (bench/run does)")
             (libexec / prog).symlink_to(target)
@@ -486,6 +505,11 @@ relayhost = [{LOOPBACK}]:{self.sink_port}
 smtp_dns_support_level = disabled
 biff = no
 """)
+        if TLS:
+            with open(self.conf_dir / "main.cf", "a") as f:
+                f.write(f"smtpd_tls_security_level = may\n"
+                        f"smtpd_tls_cert_file = {TLS_FILES['cert']}\n"
+                        f"smtpd_tls_key_file = {TLS_FILES['key']}\n")
         (self.conf_dir / "master.cf").write_text(f"""\
 {LOOPBACK}:{self.port} inet n - n - - smtpd
 cleanup   unix  n - n - 0 cleanup
@@ -506,6 +530,7 @@ discard   unix  - - n - - discard
 anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
+tlsmgr    unix  - - n 1000? 1 tlsmgr
 """)
 
     def make_dirs(self):
@@ -821,6 +846,19 @@ def machine_description(pfenv):
             f"moat {commit or '?'} ({BUILD}); machine {busy * 100:.0f}% busy before the run")
 
 
+def make_certificate(workdir):
+    """A self-signed RSA certificate and key for BENCH_TLS, readable by root."""
+    d = workdir / "tls"
+    d.mkdir()
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "2",
+                    "-subj", "/CN=bench.test", "-addext", "subjectAltName=DNS:bench.test"],
+                   check=True, capture_output=True, timeout=60)
+    os.chmod(key, 0o600)
+    TLS_FILES.update(cert=cert, key=key)
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -843,6 +881,9 @@ def main():
         CLEANUP.add(lambda: shutil.rmtree(workdir, ignore_errors=True))
     try:
         machine = machine_description(pfenv)
+        if TLS:
+            make_certificate(workdir)
+            machine += "; both MTAs offer STARTTLS (BENCH_TLS), unused by the clients"
         say(machine)
         mtas, generation = [], 0
         for m in MTAS:
@@ -850,6 +891,9 @@ def main():
             mta.start()
             mtas.append(mta)
             say(f"{m} listening on {LOOPBACK}:{mta.port}, relaying to sink port {mta.sink_port}")
+            # The two MTAs must be configured alike: both with STARTTLS or neither.
+            if offers_starttls(mta.port) != TLS:
+                raise RuntimeError(f"{m} {'does not offer' if TLS else 'offers'} STARTTLS")
         for rep in range(REPS):
             for sc in scenarios:
                 # Alternate the order so neither MTA always runs second.

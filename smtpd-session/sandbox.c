@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -77,6 +78,18 @@ smtpd_sandbox_apply(char *err, size_t errlen)
 		 * SEQPACKET channel with sendmsg/recvmsg and poll, above.
 		 */
 		SB_ALLOW(getrandom),
+		/*
+		 * OpenSSL starts only when a client asks for TLS, inside this
+		 * filter: its run-once initialisers end in pthread_once(),
+		 * which wakes waiters (there are none: one thread) with
+		 * FUTEX_WAKE_PRIVATE.  No other futex operation.
+		 */
+		SB_ALLOW_ARG_MASK(futex, 1, 0xffffffffu, FUTEX_WAKE_PRIVATE),
+		/*
+		 * glibc's qsort (OpenSSL sorts its tables) asks sysinfo for
+		 * the memory size; refused, it assumes plenty.
+		 */
+		SB_ERRNO(sysinfo, EPERM),
 
 		SB_ALLOW(exit_group),
 	};

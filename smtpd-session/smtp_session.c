@@ -944,7 +944,7 @@ smtp_proceed_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
 	size_t dropped;
 
 	(void)cmd;
-	if (!s->tls_ready) {
+	if (!s->tls_ready || s->tls_ops->prepare(s) == -1) {
 		smtp_session_reply(s, "454 4.7.0 TLS not available due to local problem");
 		return;
 	}

@@ -36,13 +36,16 @@ struct ssl_st;
 struct tls_server;
 
 /*
- * The TLS calls of smtp_tls.c.  start runs the handshake on the client
+ * The TLS calls of smtp_tls.c.  prepare makes TLS ready to start, at the
+ * first call (-1, logged: it cannot be, and s->tls_ready is cleared);
+ * start does the same, then runs the handshake on the client
  * socket and logs its outcome (-1: failed, s->ssl stays NULL); read and
  * write move bytes through s->ssl as tls_server.h says; pending tells
  * whether SSL holds bytes that poll() would not see; shutdown sends
  * close_notify.
  */
 struct smtp_tls_ops {
+	int	(*prepare)(struct smtp_session *s);
 	int	(*start)(struct smtp_session *s, const char *how);
 	ssize_t	(*read)(struct smtp_session *s, void *p, size_t n, short *wait,
 		    char *err, size_t errlen);
@@ -93,7 +96,9 @@ struct smtp_session {
 	enum tls_listen_mode	 tls_mode;	/* of the listener it came in on */
 	const struct smtp_tls_ops *tls_ops;	/* NULL: no TLS on this listener */
 	struct tls_server	*tls;		/* its certificates (smtp_tls.c) */
-	int			 tls_ready;	/* every certificate has its key */
+	int			 tls_ready;	/* TLS can be offered (its chains
+						   were read, the keyholder is
+						   there) */
 	struct ssl_st		*ssl;		/* set once TLS is active */
 	char			 tls_desc[SMTP_TLS_DESC_MAX];	/* for Received: */
 

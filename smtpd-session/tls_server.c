@@ -10,13 +10,17 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "tls_keys.h"
@@ -64,10 +68,48 @@ tls_server_servername(SSL *ssl, int *alert, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
-/* One context: policy, chain from path, keyholder key. */
+/*
+ * The chain of one PEM text into ctx: the leaf first, then the
+ * certificates that follow, as SSL_CTX_use_certificate_chain_file()
+ * does with a file.
+ */
+static int
+tls_server_use_chain(SSL_CTX *ctx, const struct tls_server_pem *pem)
+{
+	unsigned long e;
+	X509 *x, *ca;
+	BIO *bio;
+	int ok = 0;
+
+	ERR_clear_error();
+	if ((bio = BIO_new_mem_buf(pem->text, (int)pem->len)) == NULL)
+		return -1;
+	if ((x = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL)) != NULL &&
+	    SSL_CTX_use_certificate(ctx, x) == 1 &&
+	    SSL_CTX_clear_chain_certs(ctx) == 1) {
+		ok = 1;
+		while (ok && (ca = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+			if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+				X509_free(ca);
+				ok = 0;
+			}
+		/* The end of the text is the one error expected. */
+		e = ERR_peek_last_error();
+		if (ok && ERR_GET_LIB(e) == ERR_LIB_PEM &&
+		    ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+			ERR_clear_error();
+		else if (e != 0)
+			ok = 0;
+	}
+	X509_free(x);
+	BIO_free(bio);
+	return ok ? 0 : -1;
+}
+
+/* One context: policy, chain, keyholder key. */
 static SSL_CTX *
-tls_server_load_one(const char *path, int keys_fd, int *keys_ok, char *err,
-    size_t errlen)
+tls_server_build_one(const struct tls_server_pem *pem, int keys_fd,
+    int *keys_ok, char *err, size_t errlen)
 {
 	char why[256], e[256];
 	SSL_CTX *ctx;
@@ -76,25 +118,60 @@ tls_server_load_one(const char *path, int keys_fd, int *keys_ok, char *err,
 		snprintf(err, errlen, "TLS context: %s", why);
 		return NULL;
 	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, path) != 1) {
-		snprintf(err, errlen, "%s: %s", path, tls_errstr(e, sizeof(e)));
+	if (tls_server_use_chain(ctx, pem) == -1) {
+		snprintf(err, errlen, "%s: %s", pem->path, tls_errstr(e, sizeof(e)));
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
 	if (*keys_ok && tls_keys_use(ctx, keys_fd, why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "%s: private key from the keyholder: %s",
-		    path, why);
+		    pem->path, why);
 		*keys_ok = 0;
 	}
 	return ctx;
 }
 
+/* The whole of one file, at most TLS_SERVER_PEM_MAX bytes. */
+static int
+tls_server_slurp(const char *path, struct tls_server_pem *pem, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	ssize_t r;
+	size_t off = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > TLS_SERVER_PEM_MAX) {
+		snprintf(err, errlen, "%s: %s", path, !S_ISREG(st.st_mode) ?
+		    "not a regular file" : "larger than 1 MiB");
+		close(fd);
+		return -1;
+	}
+	pem->text = xmalloc((size_t)st.st_size + 1);
+	while (off < (size_t)st.st_size &&
+	    ((r = read(fd, pem->text + off, (size_t)st.st_size - off)) > 0 ||
+	    (r == -1 && errno == EINTR)))
+		if (r > 0)
+			off += (size_t)r;
+	close(fd);
+	pem->text[off] = '\0';
+	pem->len = off;
+	pem->path = xstrdup(path);
+	return 0;
+}
+
 int
-tls_server_init(struct tls_server *ts, const struct conf *cfg, int keys_fd,
-    char *err, size_t errlen)
+tls_server_load(struct tls_server *ts, const struct conf *cfg, char *err,
+    size_t errlen)
 {
 	const struct conf_words *certs = conf_words(cfg, CONF_SMTPD_TLS_CERT_FILES);
-	int keys_ok = 1;
 	size_t i;
 
 	memset(ts, 0, sizeof(*ts));
@@ -102,10 +179,27 @@ tls_server_init(struct tls_server *ts, const struct conf *cfg, int keys_fd,
 		snprintf(err, errlen, "no smtpd_tls_cert_files");
 		return -1;
 	}
-	err[0] = '\0';
-	ts->ctx = xreallocarray(NULL, certs->n, sizeof(*ts->ctx));
+	ts->pem = xcalloc(certs->n, sizeof(*ts->pem));
 	for (i = 0; i < certs->n; i++) {
-		SSL_CTX *ctx = tls_server_load_one(certs->v[i], keys_fd, &keys_ok,
+		if (tls_server_slurp(certs->v[i], &ts->pem[i], err, errlen) == -1) {
+			tls_server_free(ts);
+			return -1;
+		}
+		ts->npem++;
+	}
+	return 0;
+}
+
+int
+tls_server_build(struct tls_server *ts, int keys_fd, char *err, size_t errlen)
+{
+	int keys_ok = 1;
+	size_t i;
+
+	err[0] = '\0';
+	ts->ctx = xreallocarray(NULL, ts->npem, sizeof(*ts->ctx));
+	for (i = 0; i < ts->npem; i++) {
+		SSL_CTX *ctx = tls_server_build_one(&ts->pem[i], keys_fd, &keys_ok,
 		    err, errlen);
 
 		if (ctx == NULL) {
@@ -120,6 +214,15 @@ tls_server_init(struct tls_server *ts, const struct conf *cfg, int keys_fd,
 	return keys_ok ? 0 : -1;
 }
 
+int
+tls_server_init(struct tls_server *ts, const struct conf *cfg, int keys_fd,
+    char *err, size_t errlen)
+{
+	if (tls_server_load(ts, cfg, err, errlen) == -1)
+		return -1;
+	return tls_server_build(ts, keys_fd, err, errlen);
+}
+
 void
 tls_server_free(struct tls_server *ts)
 {
@@ -131,6 +234,13 @@ tls_server_free(struct tls_server *ts)
 	ts->ctx = NULL;
 	ts->nctx = 0;
 	ts->ready = 0;
+	for (i = 0; i < ts->npem; i++) {
+		free(ts->pem[i].path);
+		free(ts->pem[i].text);
+	}
+	free(ts->pem);
+	ts->pem = NULL;
+	ts->npem = 0;
 }
 
 /* Why a call on ssl failed, for logs. */

@@ -23,7 +23,18 @@
 #define TLS_SERVER_NAME_MAX	255	/* longest SNI host name kept */
 #define TLS_SERVER_DESC_MAX	160	/* "TLSv1.3 with cipher ... (256/256 bits)" */
 
+#define TLS_SERVER_PEM_MAX	(1024 * 1024)	/* largest chain file read */
+
+/* One chain file of smtpd_tls_cert_files, as read. */
+struct tls_server_pem {
+	char		 *path;		/* for messages */
+	char		 *text;
+	size_t		  len;
+};
+
 struct tls_server {
+	struct tls_server_pem *pem;	/* the chain files, in order */
+	size_t		  npem;
 	SSL_CTX		**ctx;		/* one per certificate; [0] is the default */
 	size_t		  nctx;
 	int		  ready;	/* every context has its keyholder key */
@@ -32,11 +43,22 @@ struct tls_server {
 };
 
 /*
- * Load every certificate chain of smtpd_tls_cert_files and attach the
- * keyholder key (on keys_fd) to each.  Before priv_drop().  -1 with err
- * when anything failed; ts->nctx then tells whether the chains at least
- * loaded (ts->ready is 0 either way).
+ * Read every chain file of smtpd_tls_cert_files into memory, without
+ * any OpenSSL call: the part that needs files, so before priv_drop().
+ * -1 with err (naming the file) when one cannot be read.
  */
+int	tls_server_load(struct tls_server *ts, const struct conf *cfg,
+	    char *err, size_t errlen);
+/*
+ * Build one context per chain read, with the policy of common/util/tls.h
+ * and the keyholder key on keys_fd.  Opens no file, so it may run inside
+ * the sandbox: the session builds its contexts only when a client asks
+ * for TLS.  -1 with err when anything failed; ts->nctx then tells
+ * whether the chains at least loaded (ts->ready is 0 either way).
+ */
+int	tls_server_build(struct tls_server *ts, int keys_fd, char *err,
+	    size_t errlen);
+/* tls_server_load(), then tls_server_build(). */
 int	tls_server_init(struct tls_server *ts, const struct conf *cfg,
 	    int keys_fd, char *err, size_t errlen);
 void	tls_server_free(struct tls_server *ts);
