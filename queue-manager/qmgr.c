@@ -157,6 +157,31 @@ qmgr_commit(void)
 	qmgr_session_commit_done(1);
 }
 
+/*
+ * Copy the WAL into the database once it is long enough, between
+ * transactions and after the sessions of the last commit were answered,
+ * so a checkpoint (its writes and the database file's fsync) never sits
+ * between a commit and its 250s.  It bounds the WAL to about
+ * QMGR_CHECKPOINT_BYTES plus one group transaction.
+ */
+static void
+qmgr_checkpoint(void)
+{
+	int64_t t0;
+	int n;
+
+	if (queue_db_in_txn(qmgr->db) ||
+	    queue_db_wal_bytes(qmgr->db) < QMGR_CHECKPOINT_BYTES)
+		return;
+	t0 = qmgr_now_us();
+	if (queue_db_checkpoint(qmgr->db, &n) == -1) {
+		log_warn("queue database: %s", queue_db_errmsg(qmgr->db));
+		return;
+	}
+	log_debug("event=checkpoint frames=%d usec=%lld", n,
+	    (long long)(qmgr_now_us() - t0));
+}
+
 static void
 qmgr_batch_end(void)
 {
@@ -165,6 +190,7 @@ qmgr_batch_end(void)
 	if (qmgr->nwaiting > 0 || (qmgr->urgent && queue_db_dirty(qmgr->db)))
 		qmgr_commit();
 	qmgr->urgent = 0;
+	qmgr_checkpoint();
 	if (qmgr->sched_dirty && !qmgr->quit) {
 		qmgr->sched_dirty = 0;
 		qmgr_sched_run();

@@ -332,11 +332,10 @@ qmgr_bounce_success(const struct qmgr_job *job)
 	char (*orcpt)[MOAT_ORCPT_MAX + 1], (*mta)[QUEUE_DSN_MTA_MAX + 1];
 	char nqid[QUEUE_ID_LEN + 1] = "";
 	const struct qmgr_job_rcpt *jr;
-	struct queue_rcpt qr;
 	uint64_t size = 0;
 	uint32_t i;
 	size_t k = 0;
-	int r = -1;
+	int r;
 
 	if (!queue_dsn_wanted(job->msg.sender) || job->n == 0)
 		return 0;
@@ -348,11 +347,11 @@ qmgr_bounce_success(const struct qmgr_job *job)
 		if (!jr->done || jr->final != QRCPT_SENT ||
 		    (jr->result_flags & MOAT_RESULT_DSN_PASSED) != 0)
 			continue;
-		if (queue_db_rcpt_get(qmgr->db, job->msg.rowid, jr->idx, &qr) != 1)
-			goto out;
-		if (!queue_dsn_notify_wants(qr.dsn_notify, QUEUE_DSN_SUCCESS))
+		/* NOTIFY and ORCPT never change once stored: the job's
+		 * copy (read when it was built) is the row's. */
+		if (!queue_dsn_notify_wants(jr->dsn_notify, QUEUE_DSN_SUCCESS))
 			continue;
-		strlcpy_m(orcpt[k], qr.dsn_orcpt, sizeof(orcpt[k]));
+		strlcpy_m(orcpt[k], jr->dsn_orcpt, sizeof(orcpt[k]));
 		queue_dsn_remote_mta(jr->relay, mta[k], sizeof(mta[k]));
 		dr[k].address = jr->address;
 		dr[k].orcpt = orcpt[k];
@@ -372,7 +371,6 @@ qmgr_bounce_success(const struct qmgr_job *job)
 		log_info("id=%s client=local from=<> size=%" PRIu64 " nrcpt=1 "
 		    "status=queued origin=%s", nqid, size, job->msg.qid);
 	}
-out:
 	free(dr);
 	free(orcpt);
 	free(mta);

@@ -388,6 +388,46 @@ qmgr_job_outcome(struct qmgr_job *job, struct qmgr_job_rcpt *jr, int64_t now,
 	}
 }
 
+/*
+ * The common end of a message: every recipient of the job was delivered,
+ * each is still active in the database, and no other recipient of the
+ * message is pending.  Then the message is deleted at once, in the
+ * caller's savepoint, without first writing each recipient's new state
+ * into rows the deletion removes; the counters get the same counts (a
+ * recipient that became sent), and no failure notice is due.  Returns
+ * 1 when it did that, 0 when the job needs the general path, -1 on a
+ * database error.
+ */
+static int
+qmgr_job_apply_all_sent(struct qmgr_job *job, int64_t now, int *removed)
+{
+	struct queue_rcpt qr;
+	uint32_t i, pending;
+
+	for (i = 0; i < job->n; i++)
+		if (!job->r[i].done || queue_outcome_of(job->r[i].code) != QOUT_SENT)
+			return 0;
+	if (queue_db_msg_pending(qmgr->db, job->msg.rowid, &pending) == -1)
+		return -1;
+	if (pending != job->n)
+		return 0;
+	for (i = 0; i < job->n; i++) {
+		if (queue_db_rcpt_get(qmgr->db, job->msg.rowid, job->r[i].idx, &qr) != 1)
+			return -1;
+		if (qr.state != QRCPT_ACTIVE)
+			return 0;
+		qmgr_job_outcome(job, &job->r[i], now, &qr);	/* final: sent */
+	}
+	for (i = 0; i < job->n; i++)
+		queue_db_rcpt_counted(qmgr->db, QRCPT_ACTIVE, job->r[i].attempts,
+		    job->r[i].final, job->r[i].attempts + 1);
+	if (qmgr_bounce_success(job) == -1 ||
+	    queue_db_msg_delete(qmgr->db, job->msg.rowid) == -1)
+		return -1;
+	*removed = 1;
+	return 1;
+}
+
 /* The database half of applying a job; the caller holds a savepoint. */
 static int
 qmgr_job_apply_db(struct qmgr_job *job, char *bqid, uint64_t *bsize, size_t *nb,
@@ -395,10 +435,17 @@ qmgr_job_apply_db(struct qmgr_job *job, char *bqid, uint64_t *bsize, size_t *nb,
 {
 	struct qmgr_bounced *b;
 	struct queue_rcpt qr;
-	int64_t now = qmgr_now();
+	enum queue_rcpt_state old_state;
+	int64_t old_attempts, now = qmgr_now();
 	uint32_t i;
 	int r = -1;
 
+	*nb = 0;
+	bqid[0] = '\0';
+	*removed = 0;
+	if ((r = qmgr_job_apply_all_sent(job, now, removed)) != 0)
+		return r == 1 ? 0 : -1;
+	r = -1;
 	b = xcalloc(job->n, sizeof(*b));
 	*nb = 0;
 	for (i = 0; i < job->n; i++) {
@@ -406,8 +453,11 @@ qmgr_job_apply_db(struct qmgr_job *job, char *bqid, uint64_t *bsize, size_t *nb,
 
 		if (queue_db_rcpt_get(qmgr->db, job->msg.rowid, jr->idx, &qr) != 1)
 			goto out;
+		old_state = qr.state;
+		old_attempts = qr.attempts;
 		qmgr_job_outcome(job, jr, now, &qr);
-		if (queue_db_rcpt_update(qmgr->db, &qr) == -1)
+		if (queue_db_rcpt_update_from(qmgr->db, &qr, old_state,
+		    old_attempts) == -1)
 			goto out;
 		if (jr->final == QRCPT_BOUNCED) {
 			b[*nb].address = jr->address;

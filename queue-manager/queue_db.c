@@ -23,6 +23,16 @@
 
 #define QUEUE_APPLICATION_ID	0x6d6f6174	/* "moat" */
 #define QUEUE_ID_TRIES		64
+/*
+ * Page size of a new queue file.  A 64 KB body chunk is a chain of
+ * overflow pages and every page a commit changes is one WAL frame (two
+ * writes) and later one write of the checkpoint: 8 KB pages make that
+ * 9 frames per chunk instead of 17.  Larger pages cost more for the
+ * small rows (a recipient's state change rewrites a whole page): 16 KB
+ * saved a little more CPU with 100 KB bodies but cost CPU and bytes
+ * with 1 KB ones (docs/queue.md).
+ */
+#define QUEUE_PAGE_SIZE		"8192"
 /* The WAL is cut back to this after a checkpoint (bytes). */
 #define QUEUE_WAL_LIMIT		"67108864"
 
@@ -352,6 +362,8 @@ struct queue_db {
 	int64_t		 count[QCOUNT_N];	/* not yet in stats_minute/_total */
 	int64_t		 sp_count[QCOUNT_N];	/* count[] when the savepoint began */
 	uint32_t	 id_counter;
+	int		 wal_frames;	/* frames in the WAL after the last commit */
+	long long	 page_size;
 	char		 err[256];
 };
 
@@ -645,13 +657,21 @@ queue_db_set_wal(struct queue_db *db)
 /*
  * PRAGMAs first: exclusive locking (no other process opens the queue,
  * and the WAL index then lives in our heap instead of a shared -shm
- * file), WAL, one fsync per commit, and a WAL that shrinks back after
- * a burst of large messages.
+ * file), the page size of a new file (before WAL mode writes its
+ * header; an existing file keeps its own), WAL, one fsync per commit,
+ * and a WAL that shrinks back after a burst of large messages.
+ * secure_delete = FAST: Debian's SQLite zeroes every freed page by
+ * default, which for a delivered message means writing its whole body
+ * again (as zeros, into the WAL and then the file); FAST still clears
+ * deleted rows inside the b-tree pages it writes anyway, and leaves
+ * freed body pages as they are until they are reused.
  */
 static int
 queue_db_pragmas(struct queue_db *db)
 {
 	if (queue_db_exec(db, "PRAGMA locking_mode = EXCLUSIVE", "locking_mode") == -1 ||
+	    queue_db_exec(db, "PRAGMA page_size = " QUEUE_PAGE_SIZE, "page_size") == -1 ||
+	    queue_db_exec(db, "PRAGMA secure_delete = FAST", "secure_delete") == -1 ||
 	    queue_db_set_wal(db) == -1 ||
 	    queue_db_exec(db, "PRAGMA synchronous = FULL", "synchronous") == -1 ||
 	    queue_db_exec(db, "PRAGMA temp_store = MEMORY", "temp_store") == -1 ||
@@ -742,6 +762,55 @@ queue_db_seed(void)
 	return v;
 }
 
+/*
+ * SQLite calls this after every commit with the WAL's length in frames.
+ * Having a hook replaces SQLite's own checkpoint inside COMMIT (the
+ * wal_autocheckpoint of 1000 frames), which would run before the
+ * waiting sessions are answered: the queue-manager checkpoints itself,
+ * after the answers went out (queue_db_checkpoint).
+ */
+static int
+queue_db_wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
+{
+	struct queue_db *db = arg;
+
+	(void)h; (void)name;
+	db->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+int64_t
+queue_db_wal_bytes(const struct queue_db *db)
+{
+	return (int64_t)db->wal_frames * db->page_size;
+}
+
+/*
+ * Copy the WAL into the database file and fsync it.  Only between
+ * transactions; nobody else reads the file (exclusive locking), so a
+ * PASSIVE checkpoint copies every frame, and the next commit starts
+ * writing the WAL from its beginning again.
+ */
+int
+queue_db_checkpoint(struct queue_db *db, int *frames)
+{
+	int nlog = 0, ncopied = 0;
+
+	*frames = 0;
+	if (db->in_txn || db->wal_frames == 0)
+		return 0;
+	if (sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE,
+	    &nlog, &ncopied) != SQLITE_OK) {
+		/* Tried again after the next commit, not at every turn. */
+		db->wal_frames = 0;
+		return queue_db_fail(db, "checkpoint");
+	}
+	*frames = ncopied;
+	if (ncopied >= nlog)
+		db->wal_frames = 0;
+	return 0;
+}
+
 /* Open, set the PRAGMAs, migrate, prepare every statement. */
 struct queue_db *
 queue_db_open(const char *path, char *err, size_t errlen)
@@ -757,11 +826,13 @@ queue_db_open(const char *path, char *err, size_t errlen)
 	}
 	sqlite3_extended_result_codes(db->h, 1);
 	if (queue_db_pragmas(db) == -1 || queue_db_migrate(db) == -1 ||
+	    queue_db_exec_int(db, "PRAGMA page_size", &db->page_size) == -1 ||
 	    queue_db_prepare_all(db) == -1) {
 		snprintf(err, errlen, "%s: %s", path, db->err);
 		goto fail;
 	}
 	db->id_counter = queue_db_seed();
+	sqlite3_wal_hook(db->h, queue_db_wal_hook, db);
 	return db;
 fail:
 	queue_db_close(db);
@@ -1112,6 +1183,18 @@ queue_db_count(struct queue_db *db, int old, int64_t old_attempts,
 		db->count[QCOUNT_DEFERRED]++;
 }
 
+static int queue_db_rcpt_store(struct queue_db *, const struct queue_rcpt *,
+    int, int64_t);
+
+/* Count a change the caller made without writing the row, because the
+ * row is deleted in the same transaction (see qmgr_sched.c). */
+void
+queue_db_rcpt_counted(struct queue_db *db, enum queue_rcpt_state old_state,
+    int64_t old_attempts, enum queue_rcpt_state s, int64_t attempts)
+{
+	queue_db_count(db, (int)old_state, old_attempts, s, attempts);
+}
+
 /* Whether a change to state s can move a counter (queue_db_count). */
 static int
 queue_db_counted(enum queue_rcpt_state s)
@@ -1146,7 +1229,6 @@ queue_db_rcpt_set_state(struct queue_db *db, int64_t msg, uint32_t idx,
 int
 queue_db_rcpt_update(struct queue_db *db, const struct queue_rcpt *r)
 {
-	sqlite3_stmt *st;
 	int64_t attempts = 0;
 	int old = -1;
 
@@ -1155,6 +1237,28 @@ queue_db_rcpt_update(struct queue_db *db, const struct queue_rcpt *r)
 	if (queue_db_counted(r->state) &&
 	    (old = queue_db_rcpt_old(db, r->msg, r->idx, &attempts)) == -2)
 		return -1;
+	return queue_db_rcpt_store(db, r, old, attempts);
+}
+
+/* The same, when the caller has just read the row (queue_db_rcpt_get)
+ * and says what its state and attempts were: one statement less. */
+int
+queue_db_rcpt_update_from(struct queue_db *db, const struct queue_rcpt *r,
+    enum queue_rcpt_state old_state, int64_t old_attempts)
+{
+	if (queue_db_write_begin(db) == -1)
+		return -1;
+	return queue_db_rcpt_store(db, r, (int)old_state, old_attempts);
+}
+
+/* Write a recipient's state, attempts and last reply, and count the
+ * change against the state it had before (old, -1 when unknown). */
+static int
+queue_db_rcpt_store(struct queue_db *db, const struct queue_rcpt *r, int old,
+    int64_t attempts)
+{
+	sqlite3_stmt *st;
+
 	st = queue_db_stmt(db, ST_RCPT_UPDATE);
 	sqlite3_bind_int64(st, 1, r->msg);
 	sqlite3_bind_int64(st, 2, r->idx);

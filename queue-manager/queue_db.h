@@ -127,6 +127,12 @@ int	queue_db_rollback(struct queue_db *db);
 int	queue_db_txn_lost(const struct queue_db *db);
 /* Writes since the last commit? */
 int	queue_db_dirty(const struct queue_db *db);
+/* Bytes of pages in the WAL after the last commit; SQLite checkpoints
+ * only when asked to, with queue_db_checkpoint() (never inside a
+ * transaction: with one open, it does nothing).  *frames says how many
+ * frames it copied. */
+int64_t	queue_db_wal_bytes(const struct queue_db *db);
+int	queue_db_checkpoint(struct queue_db *db, int *frames);
 /* A nested unit inside the transaction, undone as a whole on failure. */
 int	queue_db_sp_begin(struct queue_db *db);
 int	queue_db_sp_release(struct queue_db *db);
@@ -171,6 +177,15 @@ int	queue_db_rcpt_set_state(struct queue_db *db, int64_t msg, uint32_t idx,
 	    enum queue_rcpt_state st);
 /* Store the outcome of an attempt: state, attempts, next, reply, relay. */
 int	queue_db_rcpt_update(struct queue_db *db, const struct queue_rcpt *r);
+/* As queue_db_rcpt_update, for a row the caller has just read: old_state
+ * and old_attempts are what it read, so the counters need no second look. */
+int	queue_db_rcpt_update_from(struct queue_db *db, const struct queue_rcpt *r,
+	    enum queue_rcpt_state old_state, int64_t old_attempts);
+/* Count a change of state (sent, bounced, a deferral with more attempts)
+ * that is not written because the recipient's row is deleted in the same
+ * transaction; the counters then say what they would have said. */
+void	queue_db_rcpt_counted(struct queue_db *db, enum queue_rcpt_state old_state,
+	    int64_t old_attempts, enum queue_rcpt_state s, int64_t attempts);
 /* The route of a recipient (when relay_host changed since acceptance). */
 int	queue_db_rcpt_set_nexthop(struct queue_db *db, int64_t msg, uint32_t idx,
 	    const char *nexthop);
