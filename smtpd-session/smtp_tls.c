@@ -5,11 +5,11 @@
  * certificate chain files of smtpd_tls_cert_files and hands
  * smtp_session.c the calls below through s->tls_ops; the contexts, with
  * the keyholder's keys (tls_server.c, tls_keys.c), are built only when a
- * client asks for TLS (smtp_tls_prepare()).  smtp_session.c itself names no TLS function, so
- * smtpd-session-plain, built from the same sources without this file,
- * carries no TLS library at all: moatd starts it when no certificate is
- * configured, and it starts faster (no libcrypto to relocate) with less
- * code in the address space that faces the client.
+ * client asks for TLS (smtp_tls_prepare()).  smtp_session.c itself names
+ * no TLS function, so smtpd-session-plain, built from the same sources
+ * without this file, carries no TLS library at all: moatd starts it when
+ * no certificate is configured, and it starts faster (no libcrypto to
+ * relocate) with less code in the address space that faces the client.
  */
 #include "config.h"
 
@@ -44,7 +44,8 @@ smtp_tls_prepare(struct smtp_session *s)
 {
 	char err[512];
 
-	if (smtp_tls_built)
+	/* Not ready from the start (no chains, no keyholder): nothing to build. */
+	if (smtp_tls_built || !s->tls_ready)
 		return s->tls_ready ? 0 : -1;
 	smtp_tls_built = 1;
 	if (OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT |

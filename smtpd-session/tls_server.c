@@ -197,6 +197,10 @@ tls_server_build(struct tls_server *ts, int keys_fd, char *err, size_t errlen)
 	size_t i;
 
 	err[0] = '\0';
+	if (ts->npem == 0) {
+		snprintf(err, errlen, "no certificate chain read");
+		return -1;
+	}
 	ts->ctx = xreallocarray(NULL, ts->npem, sizeof(*ts->ctx));
 	for (i = 0; i < ts->npem; i++) {
 		SSL_CTX *ctx = tls_server_build_one(&ts->pem[i], keys_fd, &keys_ok,

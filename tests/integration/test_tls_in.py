@@ -488,3 +488,46 @@ def test_session_program_follows_certificates(ctx):
     # libssl's table of cipher names is in the TLS build, not the plain one.
     assert b"TLS_AES_256_GCM_SHA384" in tls, "the check below could not fail"
     assert b"TLS_AES_256_GCM_SHA384" not in exe, "smtpd-session-plain carries OpenSSL"
+
+
+def test_chain_gone_after_start(ctx):
+    """A chain file removed under a running moat: sessions log "tls
+    unavailable", STARTTLS is no longer offered (and answered 454), an
+    implicit-TLS connection is closed without a handshake, and no session
+    dies of it."""
+    h.skip_unless_root()
+    _, certs = _certs(ctx)
+    smtps = h.free_port()
+    moat = _tls_moat(ctx, certs, smtps_listen=f"127.0.0.1:{smtps}")
+    chain = certs[0]["chain"]
+    os.rename(chain, str(chain) + ".away")
+    c = moat.raw()
+    assert c.reply()[0] == 220
+    assert "STARTTLS" not in _ehlo_keywords(c)
+    c.send("STARTTLS\r\n")
+    assert c.reply_line() == "454 4.7.0 TLS not available due to local problem"
+    c.send("QUIT\r\n")
+    assert c.reply()[0] == 221
+    c.close()
+    with socket.create_connection(("127.0.0.1", smtps), timeout=10) as s:
+        s.sendall(b"\x16\x03\x01\x00\x05hello")     # the start of a ClientHello
+        s.settimeout(10)
+        got = b""
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                got += d
+        except ConnectionResetError:
+            pass    # closed with our unread bytes still queued: a reset
+    assert got == b"", f"implicit TLS without a chain answered {got[:80]!r}"
+    moat.wait_log(r"tls unavailable: .*" + os_name(chain))
+    moat.wait_log(r"mode=implicit handshake failed: TLS not available")
+    assert "status=killed" not in moat.log(), "a session died"
+
+
+def os_name(path):
+    """A file's name, quoted for a regular expression."""
+    import re
+    return re.escape(os.path.basename(str(path)))
