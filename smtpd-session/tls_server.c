@@ -155,11 +155,21 @@ tls_server_slurp(const char *path, struct tls_server_pem *pem, char *err,
 		return -1;
 	}
 	pem->text = xmalloc((size_t)st.st_size + 1);
-	while (off < (size_t)st.st_size &&
-	    ((r = read(fd, pem->text + off, (size_t)st.st_size - off)) > 0 ||
-	    (r == -1 && errno == EINTR)))
-		if (r > 0)
-			off += (size_t)r;
+	while (off < (size_t)st.st_size) {
+		if ((r = read(fd, pem->text + off, (size_t)st.st_size - off)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (r == -1) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			close(fd);
+			free(pem->text);
+			pem->text = NULL;
+			return -1;
+		}
+		if (r == 0)
+			break;		/* shorter than it was: what is there */
+		off += (size_t)r;
+	}
 	close(fd);
 	pem->text[off] = '\0';
 	pem->len = off;
