@@ -308,6 +308,13 @@ test_init(const char *paths)
 	tls_server_free(&ts);
 	conf_free(cfg);
 
+	/* Building when no chain was read is refused, not a crash. */
+	memset(&ts, 0, sizeof(ts));
+	T_OK(tls_server_build(&ts, 0, err, sizeof(err)) == -1 && ts.nctx == 0 &&
+	    strstr(err, "no certificate chain") != NULL,
+	    "build with nothing read: refused (%s)", err);
+	tls_server_free(&ts);
+
 	/* A missing chain file: nothing loaded, the path named. */
 	snprintf(bad, sizeof(bad), "%s %s/missing.pem", paths, dir);
 	cfg = conf_with(bad);
