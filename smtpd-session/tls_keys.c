@@ -351,15 +351,56 @@ tls_keys_ec(EVP_PKEY *pub, struct tls_keys_ref *ref)
 	return pk;
 }
 
-/* SHA-256 of the leaf's DER SubjectPublicKeyInfo: the key's name. */
+/*
+ * Is the certificate's own SubjectPublicKeyInfo byte for byte what
+ * i2d_PUBKEY() would write for its key?  So for RSA with the NULL
+ * parameters RFC 3279 requires, and for EC with a named curve and an
+ * uncompressed point, the forms i2d_PUBKEY() writes; anything else is
+ * re-encoded by i2d_PUBKEY() as before.
+ */
 static int
+tls_keys_spki_canonical(X509_PUBKEY *xpk)
+{
+	const unsigned char *pk;
+	const ASN1_OBJECT *oid;
+	const void *pval;
+	X509_ALGOR *alg;
+	int pklen, ptype;
+
+	if (X509_PUBKEY_get0_param(NULL, &pk, &pklen, &alg, xpk) != 1 || alg == NULL)
+		return 0;
+	X509_ALGOR_get0(&oid, &ptype, &pval, alg);
+	switch (OBJ_obj2nid(oid)) {
+	case NID_rsaEncryption:
+		return ptype == V_ASN1_NULL;
+	case NID_X9_62_id_ecPublicKey:
+		return ptype == V_ASN1_OBJECT && pklen > 0 && pk[0] == 0x04;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * SHA-256 of the leaf's DER SubjectPublicKeyInfo: the key's name, as the
+ * keyholder computes it from the private key with i2d_PUBKEY()
+ * (keyholder/key_store.c).  Where the certificate already holds those
+ * bytes they are taken as they are (i2d_X509_PUBKEY): i2d_PUBKEY() goes
+ * through OpenSSL's encoders, whose start-up cost a tenth of a TLS
+ * session's CPU.
+ */
+int
 tls_keys_id(X509 *leaf, uint8_t id[MOAT_KEYID_LEN])
 {
+	X509_PUBKEY *xpk = X509_get_X509_PUBKEY(leaf);
 	unsigned char *der = NULL;
 	unsigned int mdlen = 0;
 	int len, ok;
 
-	if ((len = i2d_PUBKEY(X509_get0_pubkey(leaf), &der)) <= 0)
+	if (xpk != NULL && tls_keys_spki_canonical(xpk))
+		len = i2d_X509_PUBKEY(xpk, &der);
+	else
+		len = i2d_PUBKEY(X509_get0_pubkey(leaf), &der);
+	if (len <= 0)
 		return -1;
 	ok = EVP_Digest(der, (size_t)len, id, &mdlen, EVP_sha256(), NULL) == 1 &&
 	    mdlen == MOAT_KEYID_LEN;

@@ -12,10 +12,20 @@
 #define MOAT_TLS_KEYS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
+#include "ipc_types.h"
+
 /* Give ctx (which already holds the certificate chain) a private key whose operations are done by the keyholder over fd keys_fd. The key id is the SHA-256 of the leaf's DER SubjectPublicKeyInfo. RSA (PKCS#1 v1.5 and PSS via raw RSA) and ECDSA (P-256, P-384) keys. Called before the sandbox; the signing itself happens later, during the handshake, as a blocking request/answer on keys_fd (bounded by a timeout of a few seconds). 0 or -1 with err. */
 int tls_keys_use(SSL_CTX *ctx, int keys_fd, char *err, size_t errlen);
+
+/*
+ * The key id of leaf's public key (MOAT_KEYID_LEN bytes): the SHA-256 of
+ * its DER SubjectPublicKeyInfo as i2d_PUBKEY() writes it, which is how
+ * the keyholder names its keys.  0, or -1 when it cannot be encoded.
+ */
+int tls_keys_id(X509 *leaf, uint8_t id[MOAT_KEYID_LEN]);
 
 #endif

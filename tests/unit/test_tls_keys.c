@@ -314,6 +314,55 @@ test_refusals(void)
 	SSL_CTX_free(ctx);
 }
 
+/*
+ * tls_keys_id() takes the certificate's own SubjectPublicKeyInfo where it
+ * is already what i2d_PUBKEY() writes: its id must always equal the
+ * SHA-256 of i2d_PUBKEY(), the keyholder's name for the key, also for a
+ * compressed EC point, which goes the slow way.
+ */
+static void
+test_key_ids(void)
+{
+	static const struct { const char *alg, *curve; int compressed; } ks[] = {
+		{ "RSA", NULL, 0 }, { "EC", "P-256", 0 }, { "EC", "P-384", 0 },
+		{ "EC", "P-256", 1 },
+	};
+	uint8_t got[MOAT_KEYID_LEN], want[MOAT_KEYID_LEN];
+	unsigned char *der, *pub;
+	const unsigned char *q;
+	unsigned int mdlen;
+	EVP_PKEY *key;
+	X509 *x, *parsed;
+	size_t i;
+	int len;
+
+	for (i = 0; i < sizeof(ks) / sizeof(ks[0]); i++) {
+		key = make_key(ks[i].alg, ks[i].curve);
+		if (ks[i].compressed)
+			EVP_PKEY_set_utf8_string_param(key, "point-format", "compressed");
+		x = make_cert(key);
+		/* As the session has it: parsed from the encoded certificate. */
+		der = NULL;
+		len = i2d_X509(x, &der);
+		q = der;
+		parsed = d2i_X509(NULL, &q, len);
+		pub = NULL;
+		len = parsed != NULL ? i2d_PUBKEY(X509_get0_pubkey(parsed), &pub) : -1;
+		mdlen = 0;
+		T_OK(len > 0 && EVP_Digest(pub, (size_t)len, want, &mdlen, EVP_sha256(),
+		    NULL) == 1 && tls_keys_id(parsed, got) == 0 &&
+		    memcmp(got, want, sizeof(got)) == 0,
+		    "key id of %s %s%s: as i2d_PUBKEY makes it", ks[i].alg,
+		    ks[i].curve != NULL ? ks[i].curve : "2048",
+		    ks[i].compressed ? " (compressed point)" : "");
+		OPENSSL_free(pub);
+		OPENSSL_free(der);
+		X509_free(parsed);
+		X509_free(x);
+		EVP_PKEY_free(key);
+	}
+}
+
 int
 main(void)
 {
@@ -324,5 +373,6 @@ main(void)
 	for (i = 0; i < sizeof(hs_cases) / sizeof(hs_cases[0]); i++)
 		run_case(&hs_cases[i]);
 	test_refusals();
+	test_key_ids();
 	return t_done();
 }
