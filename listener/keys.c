@@ -30,6 +30,7 @@
 
 #include "ipc_types.h"
 #include "moatd.h"
+#include "util/file.h"
 #include "util/ipc.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
@@ -53,7 +54,7 @@ keys_read_one(char *all, size_t *used, const char *path, char *err,
 	size_t len, need;
 	char *text;
 
-	if ((text = reload_read_file(path, &len, err, errlen)) == NULL)
+	if ((text = file_read(path, KEYS_TEXT_MAX, &len, err, errlen)) == NULL)
 		return -1;
 	need = len + (len == 0 || text[len - 1] != '\n');
 	if (need > KEYS_TEXT_MAX - *used) {

@@ -41,6 +41,7 @@
 
 #include "moatd.h"
 #include "../smtpd-session/tls_listen.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
@@ -112,7 +113,7 @@ moatd_read_config(const char *path, size_t *lenp)
 {
 	char err[512], *text;
 
-	if ((text = reload_read_file(path, lenp, err, sizeof(err))) == NULL)
+	if ((text = file_read(path, RELOAD_CONFIG_MAX, lenp, err, sizeof(err))) == NULL)
 		log_fatal("%s", err);
 	return text;
 }

@@ -143,8 +143,7 @@ void	keys_session(pid_t pid, int keyholder_end);
 int	keys_reload(struct moatd *m);
 
 /* reload.c */
-char	*reload_read_file(const char *path, size_t *lenp, char *err,
-	    size_t errlen);
+#define RELOAD_CONFIG_MAX	(1024 * 1024)	/* largest moat.conf read */
 void	reload_config(struct moatd *m);
 void	reload_tick(int stopping);
 int	reload_pidfile_write(struct moatd *m, char *err, size_t errlen);

@@ -31,66 +31,16 @@
 #include "conf_reload.h"
 #include "moatd.h"
 #include "../smtpd-session/tls_listen.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
-#define RELOAD_CONFIG_MAX	(1024 * 1024)
 #define RELOAD_PID_NAME		"moatd.pid"
 
 /* The rolling restart of agents after a reload. */
 static int reload_rolling;
 static size_t reload_next;		/* agent being restarted */
 static pid_t reload_waiting = -1;	/* its old pid, while it finishes */
-
-/* The bytes of a configuration file (NUL-terminated), or NULL and err. */
-char *
-reload_read_file(const char *path, size_t *lenp, char *err, size_t errlen)
-{
-	struct stat st;
-	size_t off = 0;
-	char *text;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return NULL;
-	}
-	if (st.st_size > RELOAD_CONFIG_MAX) {
-		snprintf(err, errlen, "%s: larger than %d bytes", path, RELOAD_CONFIG_MAX);
-		close(fd);
-		return NULL;
-	}
-	text = xmalloc((size_t)st.st_size + 1);
-	for (;;) {
-		ssize_t n = read(fd, text + off, (size_t)st.st_size + 1 - off);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			snprintf(err, errlen, "%s: read: %s", path, strerror(errno));
-			break;
-		}
-		if (n == 0) {
-			close(fd);
-			text[off] = '\0';
-			*lenp = off;
-			return text;
-		}
-		off += (size_t)n;
-		if (off > (size_t)st.st_size) {
-			snprintf(err, errlen, "%s: changed while being read", path);
-			break;
-		}
-	}
-	close(fd);
-	free(text);
-	return NULL;
-}
 
 /*
  * Children cannot open the lookup tables after their chroot, and the
@@ -181,7 +131,8 @@ reload_config(struct moatd *m)
 	int n, fd, sfd;
 
 	log_info("signal=HUP: reloading config=%s", m->cfg_path);
-	if ((text = reload_read_file(m->cfg_path, &len, err, sizeof(err))) == NULL) {
+	if ((text = file_read(m->cfg_path, RELOAD_CONFIG_MAX, &len, err,
+	    sizeof(err))) == NULL) {
 		log_warn("%s", err);
 		log_warn("reload=refused errors=1 config=%s (keeping the running "
 		    "configuration)", m->cfg_path);

@@ -1183,9 +1183,6 @@ queue_db_count(struct queue_db *db, int old, int64_t old_attempts,
 		db->count[QCOUNT_DEFERRED]++;
 }
 
-static int queue_db_rcpt_store(struct queue_db *, const struct queue_rcpt *,
-    int, int64_t);
-
 /* Count a change the caller made without writing the row, because the
  * row is deleted in the same transaction (see qmgr_sched.c). */
 void
@@ -1226,6 +1223,28 @@ queue_db_rcpt_set_state(struct queue_db *db, int64_t msg, uint32_t idx,
 	return 0;
 }
 
+/* Write a recipient's state, attempts and last reply, and count the
+ * change against the state it had before (old, -1 when unknown). */
+static int
+queue_db_rcpt_store(struct queue_db *db, const struct queue_rcpt *r, int old,
+    int64_t attempts)
+{
+	sqlite3_stmt *st;
+
+	st = queue_db_stmt(db, ST_RCPT_UPDATE);
+	sqlite3_bind_int64(st, 1, r->msg);
+	sqlite3_bind_int64(st, 2, r->idx);
+	sqlite3_bind_text(st, 3, queue_rcpt_state_name(r->state), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, r->attempts);
+	sqlite3_bind_int64(st, 5, r->next_attempt);
+	sqlite3_bind_text(st, 6, r->last_reply, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, r->last_relay, -1, SQLITE_STATIC);
+	if (queue_db_run(db, st, "update recipient") == -1)
+		return -1;
+	queue_db_count(db, old, attempts, r->state, r->attempts);
+	return 0;
+}
+
 int
 queue_db_rcpt_update(struct queue_db *db, const struct queue_rcpt *r)
 {
@@ -1249,28 +1268,6 @@ queue_db_rcpt_update_from(struct queue_db *db, const struct queue_rcpt *r,
 	if (queue_db_write_begin(db) == -1)
 		return -1;
 	return queue_db_rcpt_store(db, r, (int)old_state, old_attempts);
-}
-
-/* Write a recipient's state, attempts and last reply, and count the
- * change against the state it had before (old, -1 when unknown). */
-static int
-queue_db_rcpt_store(struct queue_db *db, const struct queue_rcpt *r, int old,
-    int64_t attempts)
-{
-	sqlite3_stmt *st;
-
-	st = queue_db_stmt(db, ST_RCPT_UPDATE);
-	sqlite3_bind_int64(st, 1, r->msg);
-	sqlite3_bind_int64(st, 2, r->idx);
-	sqlite3_bind_text(st, 3, queue_rcpt_state_name(r->state), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, r->attempts);
-	sqlite3_bind_int64(st, 5, r->next_attempt);
-	sqlite3_bind_text(st, 6, r->last_reply, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, r->last_relay, -1, SQLITE_STATIC);
-	if (queue_db_run(db, st, "update recipient") == -1)
-		return -1;
-	queue_db_count(db, old, attempts, r->state, r->attempts);
-	return 0;
 }
 
 int

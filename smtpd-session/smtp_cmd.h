@@ -34,7 +34,7 @@ enum smtp_verb {
 	SMTP_VERB_HELP,
 	SMTP_VERB_VRFY,
 	SMTP_VERB_STARTTLS,
-	/* Known, not implemented: answered 502. */
+	/* Known verbs moat does not offer: answered 502 (RFC 5321 4.2.4). */
 	SMTP_VERB_AUTH,
 	SMTP_VERB_BDAT,
 	SMTP_VERB_ETRN,

@@ -10,14 +10,11 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -25,6 +22,7 @@
 
 #include "tls_keys.h"
 #include "tls_server.h"
+#include "util/file.h"
 #include "util/tls.h"
 #include "util/xmalloc.h"
 
@@ -131,52 +129,6 @@ tls_server_build_one(const struct tls_server_pem *pem, int keys_fd,
 	return ctx;
 }
 
-/* The whole of one file, at most TLS_SERVER_PEM_MAX bytes. */
-static int
-tls_server_slurp(const char *path, struct tls_server_pem *pem, char *err,
-    size_t errlen)
-{
-	struct stat st;
-	ssize_t r;
-	size_t off = 0;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1 ||
-	    fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > TLS_SERVER_PEM_MAX) {
-		snprintf(err, errlen, "%s: %s", path, !S_ISREG(st.st_mode) ?
-		    "not a regular file" : "larger than 1 MiB");
-		close(fd);
-		return -1;
-	}
-	pem->text = xmalloc((size_t)st.st_size + 1);
-	while (off < (size_t)st.st_size) {
-		if ((r = read(fd, pem->text + off, (size_t)st.st_size - off)) == -1 &&
-		    errno == EINTR)
-			continue;
-		if (r == -1) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			close(fd);
-			free(pem->text);
-			pem->text = NULL;
-			return -1;
-		}
-		if (r == 0)
-			break;		/* shorter than it was: what is there */
-		off += (size_t)r;
-	}
-	close(fd);
-	pem->text[off] = '\0';
-	pem->len = off;
-	pem->path = xstrdup(path);
-	return 0;
-}
-
 int
 tls_server_load(struct tls_server *ts, const struct conf *cfg, char *err,
     size_t errlen)
@@ -191,10 +143,12 @@ tls_server_load(struct tls_server *ts, const struct conf *cfg, char *err,
 	}
 	ts->pem = xcalloc(certs->n, sizeof(*ts->pem));
 	for (i = 0; i < certs->n; i++) {
-		if (tls_server_slurp(certs->v[i], &ts->pem[i], err, errlen) == -1) {
+		if ((ts->pem[i].text = file_read(certs->v[i], TLS_SERVER_PEM_MAX,
+		    &ts->pem[i].len, err, errlen)) == NULL) {
 			tls_server_free(ts);
 			return -1;
 		}
+		ts->pem[i].path = xstrdup(certs->v[i]);
 		ts->npem++;
 	}
 	return 0;

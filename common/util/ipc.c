@@ -70,18 +70,25 @@ ipc_put_str(struct ipc_wr *w, const char *s)
 	return ipc_put_strn(w, s, strlen(s));
 }
 
-const uint8_t *
-ipc_wr_finish(struct ipc_wr *w, size_t *lenp)
+/* The fixed header in front of a payload of len bytes. */
+static void
+ipc_hdr_put(uint8_t *buf, uint32_t type, uint32_t reqid, size_t len)
 {
 	struct ipc_hdr h;
 
+	h.type = type;
+	h.len = (uint32_t)len;
+	h.reqid = reqid;
+	h.version = IPC_VERSION;
+	memcpy(buf, &h, sizeof(h));
+}
+
+const uint8_t *
+ipc_wr_finish(struct ipc_wr *w, size_t *lenp)
+{
 	if (w->b.len < IPC_HDR_LEN || w->b.len - IPC_HDR_LEN > IPC_MAX_PAYLOAD)
 		return NULL;
-	h.type = w->type;
-	h.len = (uint32_t)(w->b.len - IPC_HDR_LEN);
-	h.reqid = w->reqid;
-	h.version = IPC_VERSION;
-	memcpy(w->b.data, &h, sizeof(h));
+	ipc_hdr_put(w->b.data, w->type, w->reqid, w->b.len - IPC_HDR_LEN);
 	*lenp = w->b.len;
 	return w->b.data;
 }
@@ -89,17 +96,12 @@ ipc_wr_finish(struct ipc_wr *w, size_t *lenp)
 size_t
 ipc_blob_finish(uint8_t *buf, uint32_t type, uint32_t reqid, size_t n)
 {
-	struct ipc_hdr h;
 	uint32_t n32;
 
 	if (n > IPC_MAX_PAYLOAD - 4)
 		return 0;
-	h.type = type;
-	h.len = (uint32_t)(n + 4);
-	h.reqid = reqid;
-	h.version = IPC_VERSION;
+	ipc_hdr_put(buf, type, reqid, n + 4);
 	n32 = (uint32_t)n;
-	memcpy(buf, &h, sizeof(h));
 	memcpy(buf + IPC_HDR_LEN, &n32, sizeof(n32));
 	return IPC_BLOB_HDR_LEN + n;
 }

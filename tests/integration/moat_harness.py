@@ -195,14 +195,14 @@ def descendants(root_pid):
         st = read_status(pid)
         if "PPid" in st:
             children.setdefault(int(st["PPid"]), []).append(pid)
-    out, todo = [], list(children.get(root_pid, []))
-    while todo:
-        pid = todo.pop()
+    out, pending = [], list(children.get(root_pid, []))
+    while pending:
+        pid = pending.pop()
         try:
             out.append(Proc(pid))
         except OSError:
             continue
-        todo.extend(children.get(pid, []))
+        pending.extend(children.get(pid, []))
     return out
 
 

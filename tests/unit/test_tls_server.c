@@ -339,6 +339,31 @@ test_init(const char *paths)
 	    "garbage file: refused (%s)", err);
 	conf_free(cfg);
 	unlink(bad);
+
+	/* A good leaf followed by a broken chain certificate: refused too,
+	 * not served with half a chain. */
+	snprintf(bad, sizeof(bad), "%s/halfchain.pem", dir);
+	{
+		char leaf[80], buf[4096];
+		FILE *in, *f;
+		size_t n;
+
+		snprintf(leaf, sizeof(leaf), "%s/c0.pem", dir);
+		if ((in = fopen(leaf, "r")) != NULL && (f = fopen(bad, "w")) != NULL) {
+			while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+				fwrite(buf, 1, n, f);
+			fputs("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", f);
+			fclose(f);
+		}
+		if (in != NULL)
+			fclose(in);
+	}
+	cfg = conf_with(bad);
+	T_OK(cfg != NULL && tls_server_init(&ts, cfg, 0, err, sizeof(err)) == -1 &&
+	    ts.nctx == 0 && strstr(err, "halfchain.pem") != NULL,
+	    "leaf then a broken chain certificate: refused (%s)", err);
+	conf_free(cfg);
+	unlink(bad);
 }
 
 int
