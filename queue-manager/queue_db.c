@@ -170,16 +170,54 @@ static const char *const queue_db_migrations[] = {
 	"DROP TRIGGER IF EXISTS stats_sent;"
 	"DROP TRIGGER IF EXISTS stats_bounced;"
 	"DROP TRIGGER IF EXISTS stats_deferred;",
+	/* 4 -> 5: recipients rebuilt with the same columns.  The state check
+	 * is a chain of comparisons: SQLite 3.40 codes "state IN (five
+	 * strings)" in a CHECK as a temporary B-tree built for every row
+	 * written.  Both indexes hold only the recipients that wait (queued,
+	 * deferred), the only ones the scheduler looks for: a recipient
+	 * handed to an agent leaves them, and a delivered one is deleted
+	 * without touching them. */
+	"CREATE TABLE recipients_v5 ("
+	"  msg          INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	"  idx          INTEGER NOT NULL,"
+	"  address      TEXT NOT NULL,"
+	"  transport    TEXT NOT NULL CHECK (transport IN ('relay', 'local')),"
+	"  nexthop      TEXT NOT NULL,"
+	"  state        TEXT NOT NULL CHECK (state = 'queued' OR state = 'deferred'"
+	"                 OR state = 'active' OR state = 'sent' OR state = 'bounced'),"
+	"  attempts     INTEGER NOT NULL DEFAULT 0,"
+	"  next_attempt INTEGER NOT NULL DEFAULT 0,"
+	"  last_reply   TEXT NOT NULL DEFAULT '',"
+	"  last_relay   TEXT NOT NULL DEFAULT '',"
+	"  dsn_notify   INTEGER NOT NULL DEFAULT 0,"
+	"  dsn_orcpt    TEXT NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (msg, idx)"
+	") WITHOUT ROWID;"
+	"INSERT INTO recipients_v5 (msg, idx, address, transport, nexthop, state,"
+	"  attempts, next_attempt, last_reply, last_relay, dsn_notify, dsn_orcpt)"
+	"  SELECT msg, idx, address, transport, nexthop, state, attempts,"
+	"  next_attempt, last_reply, last_relay, dsn_notify, dsn_orcpt FROM recipients;"
+	"DROP TABLE recipients;"
+	"ALTER TABLE recipients_v5 RENAME TO recipients;"
+	"CREATE INDEX recipients_due ON recipients (transport, state, next_attempt)"
+	"  WHERE state IN ('queued', 'deferred');"
+	"CREATE INDEX recipients_hop ON recipients (transport, state, nexthop,"
+	"  next_attempt) WHERE state IN ('queued', 'deferred');",
 };
 #define QUEUE_DB_NMIGRATIONS \
 	(sizeof(queue_db_migrations) / sizeof(queue_db_migrations[0]))
+_Static_assert(QUEUE_DB_NMIGRATIONS == QUEUE_DB_SCHEMA_VERSION,
+    "one migration per schema version");
 
 #define MSG_COLS "id, qid, arrival_us, sender, client, helo, size, body_type, state, held, " \
 	"dsn_ret, dsn_envid, warned"
 #define RCPT_COLS "msg, idx, address, transport, nexthop, state, attempts, " \
 	"next_attempt, last_reply, last_relay, dsn_notify, dsn_orcpt"
+/* WAITING is also the condition of both recipient indexes: a query that
+ * uses one names it.  No IN list of more than two strings: SQLite builds
+ * a temporary B-tree for one each time the statement runs. */
 #define WAITING "state IN ('queued', 'deferred')"
-#define PENDING "state IN ('queued', 'deferred', 'active')"
+#define PENDING "state NOT IN ('sent', 'bounced')"
 /* Recipients to a paused destination wait; moat_domain() is ours. */
 #define NOT_PAUSED(addr) "moat_domain(" addr ") NOT IN (SELECT domain FROM paused)"
 /* The state an operator sees for message m (docs/moatctl.md). */
@@ -228,7 +266,7 @@ static const char *const queue_db_sql[ST_COUNT] = {
 	[ST_MSG_GET] = "SELECT " MSG_COLS " FROM messages WHERE id = ?1",
 	[ST_MSG_FIND] = "SELECT " MSG_COLS " FROM messages WHERE qid = ?1",
 	[ST_MSG_PENDING] = "SELECT count(*) FROM recipients WHERE msg = ?1"
-	    " AND state IN ('queued', 'deferred', 'active')",
+	    " AND " PENDING,
 	[ST_RCPT_INSERT] = "INSERT INTO recipients (" RCPT_COLS ")"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[ST_RCPT_GET] = "SELECT " RCPT_COLS " FROM recipients WHERE msg = ?1 AND idx = ?2",
@@ -243,20 +281,20 @@ static const char *const queue_db_sql[ST_COUNT] = {
 	/* Held messages and paused destinations are never due. */
 	[ST_DUE_MSG] = "SELECT r.msg, r.next_attempt FROM recipients r"
 	    " JOIN messages m ON m.id = r.msg WHERE r.transport = ?1 AND r.state = ?2"
-	    " AND r.next_attempt <= ?3 AND m.state = 'queued' AND m.held = 0"
-	    " AND " NOT_PAUSED("r.address") " ORDER BY r.next_attempt LIMIT 1",
+	    " AND r." WAITING " AND r.next_attempt <= ?3 AND m.state = 'queued'"
+	    " AND m.held = 0 AND " NOT_PAUSED("r.address") " ORDER BY r.next_attempt LIMIT 1",
 	[ST_DUE_RCPT] = "SELECT " RCPT_COLS " FROM recipients WHERE msg = ?1"
 	    " AND transport = ?2 AND " WAITING " AND next_attempt <= ?3 AND idx > ?4"
 	    " AND " NOT_PAUSED("address") " ORDER BY idx LIMIT 1",
 	[ST_NEXT_DUE] = "SELECT min(next_attempt) FROM recipients"
-	    " WHERE transport = ?1 AND state = ?2 AND next_attempt > ?3",
+	    " WHERE transport = ?1 AND state = ?2 AND " WAITING " AND next_attempt > ?3",
 	[ST_CHUNK_INSERT] = "INSERT INTO chunks (msg, seq, data) VALUES (?1, ?2, ?3)",
 	[ST_CHUNK_GET] = "SELECT data FROM chunks WHERE msg = ?1 AND seq = ?2",
 	[ST_CHUNK_COUNT] = "SELECT count(*) FROM chunks WHERE msg = ?1",
 	[ST_SUMMARY_MSG] = "SELECT " MSG_COLS " FROM messages WHERE state = 'queued'"
 	    " AND id > ?1 ORDER BY id LIMIT 1",
 	[ST_SUMMARY_COUNTS] = "SELECT"
-	    " coalesce(sum(state IN ('queued', 'deferred', 'active')), 0),"
+	    " coalesce(sum(" PENDING "), 0),"
 	    " coalesce(sum(state = 'active'), 0), coalesce(sum(state = 'deferred'), 0),"
 	    " coalesce(sum(" WAITING " AND NOT (" NOT_PAUSED("address") ")), 0)"
 	    " FROM recipients WHERE msg = ?1",
@@ -264,7 +302,7 @@ static const char *const queue_db_sql[ST_COUNT] = {
 	[ST_REC_ACTIVE] = "UPDATE recipients SET state = 'queued' WHERE state = 'active'",
 	[ST_REC_FINISHED] = "DELETE FROM messages WHERE state = 'queued' AND NOT EXISTS"
 	    " (SELECT 1 FROM recipients r WHERE r.msg = messages.id"
-	    " AND r.state IN ('queued', 'deferred', 'active'))",
+	    " AND r." PENDING ")",
 	/* ?2 sender, ?3 recipient, ?4 domain, ?5 arrived before (us),
 	 * ?6 reply text, ?7 state; NULL: no condition. */
 	[ST_FILTER_MSG] = "SELECT " MSG_COLS " FROM messages m WHERE state = 'queued'"
@@ -315,18 +353,19 @@ static const char *const queue_db_sql[ST_COUNT] = {
 	 * queue_db_scan_next), in due order from recipients_due. */
 #define DUE_SCAN "SELECT r.msg, r.nexthop, r.next_attempt FROM recipients r" \
 	" JOIN messages m ON m.id = r.msg WHERE r.transport = ?1 AND r.state = ?2" \
-	" AND r.next_attempt <= ?3 AND m.state = 'queued' AND m.held = 0" \
+	" AND r." WAITING " AND r.next_attempt <= ?3 AND m.state = 'queued' AND m.held = 0" \
 	" AND " NOT_PAUSED("r.address") " ORDER BY r.next_attempt"
 	[ST_SCAN_QUEUED] = DUE_SCAN,
 	[ST_SCAN_DEFERRED] = DUE_SCAN,
 	/* The oldest due recipient of one next hop (recipients_hop). */
 	[ST_DUE_HOP] = "SELECT r.msg, r.next_attempt FROM recipients r"
 	    " JOIN messages m ON m.id = r.msg WHERE r.transport = ?1 AND r.state = ?2"
-	    " AND r.nexthop = ?3 AND r.next_attempt <= ?4 AND m.state = 'queued'"
+	    " AND r." WAITING " AND r.nexthop = ?3 AND r.next_attempt <= ?4"
+	    " AND m.state = 'queued'"
 	    " AND m.held = 0 AND " NOT_PAUSED("r.address") " ORDER BY r.next_attempt LIMIT 1",
 	/* The next distinct next hop: one seek in recipients_hop each. */
 	[ST_HOP_NEXT] = "SELECT nexthop FROM recipients WHERE transport = ?1"
-	    " AND state = ?2 AND nexthop > ?3 ORDER BY nexthop LIMIT 1",
+	    " AND state = ?2 AND " WAITING " AND nexthop > ?3 ORDER BY nexthop LIMIT 1",
 	[ST_DUE_RCPT_HOP] = "SELECT " RCPT_COLS " FROM recipients WHERE msg = ?1"
 	    " AND transport = ?2 AND nexthop = ?3 AND " WAITING " AND next_attempt <= ?4"
 	    " AND idx > ?5 AND " NOT_PAUSED("address") " ORDER BY idx LIMIT 1",

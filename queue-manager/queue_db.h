@@ -24,7 +24,7 @@
 #include "ipc_types.h"
 #include "util/buf.h"
 
-#define QUEUE_DB_SCHEMA_VERSION	4
+#define QUEUE_DB_SCHEMA_VERSION	5
 #define QUEUE_ID_LEN		16	/* upper-case hex digits */
 
 enum queue_msg_state {

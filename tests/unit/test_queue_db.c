@@ -432,6 +432,135 @@ test_schema(void)
 	setup();
 }
 
+/* One integer from a query on the closed file, or -1. */
+static long long
+peek_int(const char *sql)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (sqlite3_open(path, &h) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return v;
+}
+
+/* Every recipient column of every row, as one text (what a migration keeps). */
+#define ALL_RCPTS "SELECT group_concat(msg || '|' || idx || '|' || address || '|' ||" \
+	" transport || '|' || nexthop || '|' || state || '|' || attempts || '|' ||" \
+	" next_attempt || '|' || last_reply || '|' || last_relay || '|' || dsn_notify ||" \
+	" '|' || dsn_orcpt, ';') FROM (SELECT * FROM recipients ORDER BY msg, idx)"
+
+static char *
+peek_text(const char *sql)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	char *v = NULL;
+
+	if (sqlite3_open(path, &h) != SQLITE_OK)
+		return NULL;
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		v = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return v;
+}
+
+/*
+ * Schema 4 -> 5: a version 4 file (recipients with the old IN-list state
+ * check and indexes over every state) holding recipients in all five
+ * states migrates with every column of every row kept; afterwards both
+ * indexes hold only the waiting recipients, a state outside the five is
+ * still refused, and the scheduler finds the waiting ones.
+ */
+static void
+test_migrate_v5(void)
+{
+	static const char *const states[] = { "queued", "deferred", "active", "sent",
+	    "bounced", "queued" };
+	struct queue_db *db;
+	char err[256], sql[160], *before, *after;
+	int64_t m1, m2, due = 0;
+	size_t i;
+
+	cleanup();
+	setup();
+	db = queue_db_open(path, err, sizeof(err));
+	T_OK(db != NULL, "v5: fresh database");
+	m1 = add_message(db, "a@example.org", 6, "x", 1, NULL);
+	m2 = add_message(db, "b@example.org", 2, "y", 1, NULL);
+	T_OK(m1 > 0 && m2 > 0 && queue_db_msg_set_queued(db, m1, 1) == 0 &&
+	    queue_db_msg_set_queued(db, m2, 1) == 0 && queue_db_commit(db) == 0,
+	    "v5: two messages stored");
+	queue_db_close(db);
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		snprintf(sql, sizeof(sql), "UPDATE recipients SET state = '%s', attempts = %zu,"
+		    " last_reply = 'r%zu' WHERE msg = %lld AND idx = %zu",
+		    states[i], i, i, (long long)m1, i);
+		poke(sql);
+	}
+	poke("PRAGMA journal_mode = DELETE;"
+	    "CREATE TABLE r4 ("
+	    " msg INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	    " idx INTEGER NOT NULL, address TEXT NOT NULL,"
+	    " transport TEXT NOT NULL CHECK (transport IN ('relay', 'local')),"
+	    " nexthop TEXT NOT NULL,"
+	    " state TEXT NOT NULL CHECK (state IN"
+	    "  ('queued', 'deferred', 'active', 'sent', 'bounced')),"
+	    " attempts INTEGER NOT NULL DEFAULT 0, next_attempt INTEGER NOT NULL DEFAULT 0,"
+	    " last_reply TEXT NOT NULL DEFAULT '', last_relay TEXT NOT NULL DEFAULT '',"
+	    " dsn_notify INTEGER NOT NULL DEFAULT 0, dsn_orcpt TEXT NOT NULL DEFAULT '',"
+	    " PRIMARY KEY (msg, idx)) WITHOUT ROWID;"
+	    "INSERT INTO r4 SELECT * FROM recipients;"
+	    "DROP TABLE recipients;"
+	    "ALTER TABLE r4 RENAME TO recipients;"
+	    "CREATE INDEX recipients_due ON recipients (transport, state, next_attempt);"
+	    "CREATE INDEX recipients_hop ON recipients (transport, state, nexthop,"
+	    " next_attempt);"
+	    "PRAGMA user_version = 4;");
+	T_OK(peek_int("PRAGMA user_version") == 4 &&
+	    peek_int("SELECT count(*) FROM sqlite_master WHERE sql LIKE '%WHERE state%'") == 0,
+	    "v5: made a version 4 file");
+	before = peek_text(ALL_RCPTS);
+	T_OK(before != NULL && strstr(before, "|bounced|") != NULL, "v5: rows before: %s",
+	    before != NULL ? before : "(none)");
+
+	db = queue_db_open(path, err, sizeof(err));
+	T_OK(db != NULL, "v5: the version 4 file opens (%s)", db != NULL ? "" : err);
+	T_OK(db != NULL && queue_db_due_msg(db, QTRANSPORT_RELAY, 1000000, &due) == 1 &&
+	    due == m1, "v5: the scheduler finds a waiting recipient");
+	queue_db_close(db);
+	after = peek_text(ALL_RCPTS);
+	T_OK(before != NULL && after != NULL && strcmp(before, after) == 0,
+	    "v5: every column of all %lld recipients kept",
+	    peek_int("SELECT count(*) FROM recipients"));
+	T_OK(peek_int("PRAGMA user_version") == 5, "v5: now version 5");
+	T_OK(peek_int("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
+	    " ('recipients_due', 'recipients_hop') AND sql LIKE"
+	    " '%WHERE state IN (''queued'', ''deferred'')'") == 2,
+	    "v5: both indexes hold the waiting recipients only");
+	T_OK(peek_int("SELECT count(*) FROM sqlite_master WHERE name = 'r4'"
+	    " OR name = 'recipients_v5'") == 0, "v5: no table left over");
+	poke("INSERT INTO recipients (msg, idx, address, transport, nexthop, state)"
+	    " VALUES (1, 99, 'x@example.org', 'relay', '', 'lost')");
+	T_OK(peek_int("SELECT count(*) FROM recipients WHERE idx = 99") == 0,
+	    "v5: a state outside the five is refused");
+	poke("PRAGMA foreign_keys = ON; DELETE FROM messages");
+	T_OK(peek_int("SELECT count(*) FROM recipients") == 0,
+	    "v5: deleting a message still deletes its recipients");
+	free(before);
+	free(after);
+	cleanup();
+	setup();
+}
+
 int
 main(void)
 {
@@ -442,6 +571,7 @@ main(void)
 	test_unique_ids();
 	test_crash_recovery();
 	test_schema();
+	test_migrate_v5();
 	cleanup();
 	return t_done();
 }
