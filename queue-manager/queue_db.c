@@ -33,6 +33,15 @@
  * with 1 KB ones (docs/queue.md).
  */
 #define QUEUE_PAGE_SIZE		"8192"
+/*
+ * SQLite's page cache (KiB).  Its default, 2 MB, holds the bodies of about
+ * twenty 100 KB messages: the pages a commit wrote were gone again when an
+ * agent fetched the body a few milliseconds later, and when the delivered
+ * message was deleted (its overflow chain is walked to free it), so each
+ * was read back from the WAL.  32 MB covers the messages in flight at
+ * once with delivery_agents at its default.
+ */
+#define QUEUE_CACHE_KIB		"32768"
 /* The WAL is cut back to this after a checkpoint (bytes). */
 #define QUEUE_WAL_LIMIT		"67108864"
 
@@ -714,6 +723,7 @@ queue_db_pragmas(struct queue_db *db)
 	    queue_db_set_wal(db) == -1 ||
 	    queue_db_exec(db, "PRAGMA synchronous = FULL", "synchronous") == -1 ||
 	    queue_db_exec(db, "PRAGMA temp_store = MEMORY", "temp_store") == -1 ||
+	    queue_db_exec(db, "PRAGMA cache_size = -" QUEUE_CACHE_KIB, "cache_size") == -1 ||
 	    queue_db_exec(db, "PRAGMA journal_size_limit = " QUEUE_WAL_LIMIT,
 	    "journal_size_limit") == -1 ||
 	    queue_db_exec(db, "PRAGMA foreign_keys = ON", "foreign_keys") == -1)
