@@ -38,7 +38,7 @@
 #define QMGR_FLUSH_MSEC		1000
 /* Checkpoint the WAL (qmgr.c) once a commit has left this many bytes of
  * pages in it. */
-#define QMGR_CHECKPOINT_BYTES	(4 * 1024 * 1024)
+#define QMGR_CHECKPOINT_BYTES	(16 * 1024 * 1024)
 /* Recipients of a job whose agent went away are tried again after this. */
 #define QMGR_REQUEUE_DELAY	30
 /* After the database failed, retry recovering it this often. */
