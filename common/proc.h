@@ -12,7 +12,7 @@
  *   3  MOAT_FD_CONFIG: a sealed memfd holding the configuration text that
  *      moatd checked, so every process runs with the same configuration
  *      and none needs to open a file for it.
- *   4, 5, 6: per role, below.
+ *   4, 5, 6, 7: per role, below.
  *
  * and with the arguments
  *   <binary> -u UID -g GID [-t CHROOT] [-d] [-n CONFIG-NAME]
@@ -31,6 +31,9 @@
 #define MOAT_FD_SESSION_QUEUE	5	/* channel to the queue-manager */
 #define MOAT_FD_SESSION_KEYS	6	/* channel to the keyholder; only when
 					   smtpd_tls_cert_files is set */
+#define MOAT_FD_SESSION_FILTER	7	/* sealed memfd: the session's seccomp
+					   program, built once by moatd
+					   (util/sandbox.h) */
 
 #define MOAT_FD_QMGR_PARENT	4	/* channel from the listener */
 #define MOAT_FD_QMGR_CONTROL	5	/* listening control socket (moatctl) */
@@ -39,7 +42,7 @@
 
 #define MOAT_FD_KEYS_PARENT	4	/* keyholder: channel from the listener */
 
-#define MOAT_FD_FIRST_FREE	7
+#define MOAT_FD_FIRST_FREE	8
 
 enum proc_role {
 	PROC_LISTENER,

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "moatd.h"
+#include "../smtpd-session/sandbox.h"
 #include "../smtpd-session/tls_listen.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -231,6 +232,26 @@ moatd_confine(struct moatd *m)
 		log_fatal("sandbox: %s", err);
 }
 
+/*
+ * The sessions' seccomp program, built once here instead of by libseccomp
+ * in every session (smtpd-session/sandbox.c has the table; each session
+ * puts its own pid in and installs it).  A build without filters has
+ * none to hand over.
+ */
+static void
+moatd_session_filter(struct moatd *m)
+{
+	const struct sandbox_rule *rules;
+	char err[256];
+	size_t n;
+
+	if (!sandbox_available())
+		return;
+	rules = smtpd_sandbox_rules(SANDBOX_SELF, &n);
+	if ((m->session_filter_fd = sandbox_export(rules, n, err, sizeof(err))) == -1)
+		log_fatal("the sessions' seccomp filter: %s", err);
+}
+
 /* Everything before the first child: see the top of this file. */
 static void
 moatd_setup(struct moatd *m, const char *text, size_t len)
@@ -257,6 +278,7 @@ moatd_setup(struct moatd *m, const char *text, size_t len)
 		log_fatal("%s", err);
 	if ((m->devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
 		log_fatal("/dev/null: %s", strerror(errno));
+	moatd_session_filter(m);
 	/* The TLS keys are read while moatd may still read any file. */
 	if (keys_setup(m, err, sizeof(err)) == -1)
 		log_fatal("%s", err);
@@ -479,6 +501,7 @@ main(int argc, char *argv[])
 	m.cfg_path = MOAT_SYSCONFDIR "/moat.conf";
 	m.libexecdir = MOAT_LIBEXECDIR;
 	m.qmgr_chan = m.control_fd = m.cfg_fd = m.session_cfg_fd = m.devnull = -1;
+	m.session_filter_fd = -1;
 	m.keys_fd = -1;
 	m.admin_gid = (gid_t)-1;
 	while ((ch = getopt(argc, argv, "dnf:L:")) != -1) {

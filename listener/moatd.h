@@ -73,6 +73,9 @@ struct moatd {
 	int		 session_cfg_fd;	/* sealed memfd: the configuration
 					   text alone, for sessions, which route
 					   nothing and are exec'd per connection */
+	int		 session_filter_fd;	/* sealed memfd: the session's
+					   seccomp program, or -1 (built by
+					   each session) */
 	int		 devnull;
 	int		*listen_fd;
 	size_t		 nlisten;

@@ -8,6 +8,7 @@
  *   3     the sealed configuration memfd
  *   4, 5  per role (client socket, channels, control socket)
  *   6     a session's channel to the keyholder, when TLS is on
+ *   7     a session's seccomp program (moatd.c, moatd_session_filter)
  * and the arguments
  *   <name> [-T relay|local] -u UID -g GID -t CHROOT [-d] -n CONFIG
  * The child starts with default signal dispositions and an empty mask
@@ -61,7 +62,7 @@ spawn_close_from(int lowfd)
 }
 
 /*
- * Put the descriptors in src[] at their numbers 0..5 (2 is left as it
+ * Put the descriptors in src[] at their numbers 0..7 (2 is left as it
  * is; -1 leaves that number closed).  Every source is first copied above
  * the fixed range, so a source that sits on another's target number
  * cannot be overwritten before it is moved.
@@ -196,7 +197,7 @@ spawn_exec(const char *name, const char *path, char *const argv[],
 	_exit(127);
 }
 
-/* Descriptors 0..6 of a child of this role. */
+/* Descriptors 0..7 of a child of this role. */
 static void
 spawn_fds(const struct moatd *m, int fd4, int fd5, int fd6,
     int src[MOAT_FD_FIRST_FREE])
@@ -208,6 +209,7 @@ spawn_fds(const struct moatd *m, int fd4, int fd5, int fd6,
 	src[4] = fd4;
 	src[5] = fd5;
 	src[6] = fd6;
+	src[MOAT_FD_SESSION_FILTER] = -1;
 }
 
 /*
@@ -256,6 +258,8 @@ spawn_child(const struct moatd *m, enum proc_role role, int fd4, int fd5)
 	spawn_fds(m, fd4, fd5, keys_session_end, src);
 	if (role == PROC_SESSION && m->session_cfg_fd != -1)
 		src[MOAT_FD_CONFIG] = m->session_cfg_fd;
+	if (role == PROC_SESSION)
+		src[MOAT_FD_SESSION_FILTER] = m->session_filter_fd;
 
 	/* vfork: no copy of moatd's page tables for a child that execs at
 	 * once (a session per connection makes that copy add up); moatd

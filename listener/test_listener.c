@@ -121,6 +121,7 @@ moatd_for_test(struct moatd *m, struct conf *cfg)
 	m->devnull = high_fd(open("/dev/null", O_RDWR | O_CLOEXEC));
 	m->cfg_fd = high_fd(sockets_config_memfd("delivery_agents = 1\n", 20, NULL, 0));
 	m->session_cfg_fd = -1;
+	m->session_filter_fd = -1;
 	violation_init(&m->violations, VIOLATION_MAX_ADDRS, 2, 10000);
 }
 

@@ -199,7 +199,5 @@ int	smtp_received_format(struct buf *b, const char *helo, int esmtp,
 	    const char *client_addr, const char *tls, const char *myhostname,
 	    const char *qid, const char *rcpt, time_t now);
 
-/* sandbox.c */
-int	smtpd_sandbox_apply(char *err, size_t errlen);
 
 #endif

@@ -7,12 +7,14 @@
  *   fd 5  a SOCK_SEQPACKET channel to the queue-manager
  *   fd 6  a SOCK_SEQPACKET channel to the keyholder (when
  *         smtpd_tls_cert_files is set)
+ *   fd 7  the seccomp program of sandbox.c, built once by moatd
  * (common/proc.h).  Everything that needs a privilege or a file happens
  * here, in this order: arguments, configuration, the addresses of the
  * connection and the TLS mode of its listener, the certificate chains
  * (read fresh by every session, so a reload needs no restart), descriptor
  * settings, priv_drop() into the empty chroot with no new processes and
- * no file writes, then the seccomp filter of sandbox.c.  Only then is a
+ * no file writes, then the seccomp filter of sandbox.c (as moatd built it,
+ * from fd 7).  Only then is a
  * byte read from the client.  The process serves this one connection and
  * exits.
  *
@@ -32,6 +34,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "sandbox.h"
 #include "smtp_session.h"
 #include "util/conf.h"
 #include "util/log.h"
@@ -138,7 +141,7 @@ main(int argc, char **argv)
 	spec.no_file_writes = 1;
 	if (priv_drop(&spec, err, sizeof(err)) == -1)
 		log_fatal("dropping privileges: %s", err);
-	if (smtpd_sandbox_apply(err, sizeof(err)) == -1)
+	if (smtpd_sandbox_apply(MOAT_FD_SESSION_FILTER, err, sizeof(err)) == -1)
 		log_fatal("sandbox: %s", err);
 
 	smtp_session_run(&s);

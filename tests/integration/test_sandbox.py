@@ -555,6 +555,8 @@ def test_proc_privileges_and_descriptors(ctx):
             kinds.append("/dev/null")
         elif t.startswith("/memfd:moat.conf"):
             kinds.append("config")
+        elif t.startswith("/memfd:moat-filter"):
+            kinds.append("session filter")
         elif t == "anon_inode:[signalfd]":
             kinds.append("signalfd")
         elif ino in tcp and tcp[ino][2] == "0A" and tcp[ino][0] == moat.port:
@@ -567,9 +569,9 @@ def test_proc_privileges_and_descriptors(ctx):
         else:
             kinds.append(f"UNEXPECTED fd {fd} -> {t}")
     # Two configuration memfds: with the lookup tables, and the text alone
-    # for sessions.
+    # for sessions; and the sessions' seccomp program, built once.
     want = sorted(["/dev/null", "/dev/null", "log", "log", "config", "config", "signalfd",
-                   "listen", "control.sock", "qmgr channel"])
+                   "listen", "control.sock", "qmgr channel", "session filter"])
     if sorted(kinds) != want:
         problems.append(f"listener descriptors {sorted(kinds)}, want {want}")
 
@@ -662,6 +664,11 @@ def test_proc_privileges_and_descriptors(ctx):
                 problems.append(f"{p.role} pid {p.pid}: fd {fd} is a TCP socket {tcp[ino]}")
             if ino in unix and unix[ino][1] == UNIX_LISTENING and p.role != "qmgr":
                 problems.append(f"{p.role} pid {p.pid}: fd {fd} is a listening socket")
+    # Each session installed the program moatd built once (util/sandbox.h).
+    log = moat.log()
+    for pid in sorted(sessions):
+        if f"smtpd-session[{pid}]: debug: sandbox=moatd" not in log:
+            problems.append(f"session pid {pid} did not install moatd's filter program")
     for c in clients:
         c.send("QUIT\r\n")
     assert not problems, "\n  ".join(["sandbox problems:"] + problems)

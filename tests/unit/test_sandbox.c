@@ -4,7 +4,11 @@
  * that allowed calls run, soft refusals give their errno, calls with the
  * wrong arguments, calls missing from the table and calls through a
  * foreign architecture kill the process, and that a table libseccomp
- * refuses fails loudly and installs nothing.
+ * refuses fails loudly and installs nothing.  The same cases run again
+ * with the program built once by sandbox_export() and installed by each
+ * child with sandbox_load(), as moatd and the sessions do, with tgkill
+ * allowed only towards the child's own pid; sandbox_load() refuses what
+ * is not such a program.
  */
 #include "config.h"
 
@@ -17,6 +21,9 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include "util/sandbox.h"
 #include "t.h"
@@ -31,7 +38,14 @@ enum act {
 	A_GETPPID,		/* not in the table */
 	A_I386,			/* getpid through the i386 ABI */
 	A_NOTHING,		/* apply only */
+	A_TGKILL_SELF,		/* signal 0 to itself: allowed */
+	A_TGKILL_PARENT,	/* signal 0 to its parent: killed */
 };
+
+/* 1: children install the program of export_fd with sandbox_load(). */
+static int use_export;
+static pid_t getppid_cached;	/* the parent's pid, known before the fork */
+static int export_fd = -1;
 
 struct child_out {
 	int	 applied;	/* sandbox_apply() result */
@@ -41,41 +55,55 @@ struct child_out {
 };
 
 /* The table every child installs. */
+static struct sandbox_rule rules[] = {
+	SB_ERRNO(openat, EACCES),
+	SB_ALLOW(write),
+	SB_ALLOW(getpid),
+	SB_ALLOW(gettid),
+	SB_ALLOW_ARG_MASK(mmap, 2, PROT_EXEC, 0),
+	SB_ALLOW(munmap),
+	SB_ALLOW_ARGS(fcntl, 0, 0, 1, F_GETFD),
+	SB_ALLOW_ARG_MASK(tgkill, 0, 0xffffffffu, SANDBOX_SELF),
+	SB_ALLOW(exit_group),
+#ifdef __NR_socketcall
+	SB_ALLOW(socketcall),
+#else
+	/* not a call on x86_64: the entry must be skipped */
+	{ -1, SB_ACT_ALLOW, 0, 0, { { 0, 0, 0, 0 } } },
+#endif
+};
+#define NRULES	(sizeof(rules) / sizeof(rules[0]))
+
+/* The tgkill rule's pid: SANDBOX_SELF to export, the child's own to apply. */
+static void
+rules_self(uint32_t self)
+{
+	size_t i;
+
+	for (i = 0; i < NRULES; i++)
+		if (rules[i].nr == SCMP_SYS(tgkill))
+			rules[i].args[0].datum_b = self;
+}
+
 static int
 apply_table(char *err, size_t errlen)
 {
-	const struct sandbox_rule rules[] = {
-		SB_ERRNO(openat, EACCES),
-		SB_ALLOW(write),
-		SB_ALLOW(getpid),
-		SB_ALLOW(gettid),
-		SB_ALLOW_ARG_MASK(mmap, 2, PROT_EXEC, 0),
-		SB_ALLOW(munmap),
-		SB_ALLOW_ARGS(fcntl, 0, 0, 1, F_GETFD),
-		SB_ALLOW(exit_group),
-#ifdef __NR_socketcall
-		SB_ALLOW(socketcall),
-#else
-		/* not a call on x86_64: the entry must be skipped */
-		{ -1, SB_ACT_ALLOW, 0, 0, { { 0, 0, 0, 0 } } },
-#endif
-	};
-
-	return sandbox_apply("test", rules, sizeof(rules) / sizeof(rules[0]),
-	    err, errlen);
+	if (use_export)
+		return sandbox_load("test", export_fd, (uint32_t)getpid(), err, errlen);
+	rules_self((uint32_t)getpid());
+	return sandbox_apply("test", rules, NRULES, err, errlen);
 }
 
 /* A table libseccomp refuses: its second rule names argument 7 of 6. */
 static int
 apply_refused(char *err, size_t errlen)
 {
-	const struct sandbox_rule rules[] = {
+	const struct sandbox_rule bad[] = {
 		SB_ALLOW(getppid),
 		SB_ALLOW_ARG(read, 7, SCMP_CMP_EQ, 0),
 	};
 
-	return sandbox_apply("test", rules, sizeof(rules) / sizeof(rules[0]),
-	    err, errlen);
+	return sandbox_apply("test", bad, sizeof(bad) / sizeof(bad[0]), err, errlen);
 }
 
 /* In the child: make the call "a" and report what it returned. */
@@ -124,6 +152,12 @@ child_act(enum act a, struct child_out *o)
 	case A_NOTHING:
 		o->ret = 0;
 		break;
+	case A_TGKILL_SELF:
+		o->ret = syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), 0);
+		break;
+	case A_TGKILL_PARENT:
+		o->ret = syscall(SYS_tgkill, getppid_cached, getppid_cached, 0);
+		break;
 	}
 	o->err = errno;
 }
@@ -140,6 +174,7 @@ run(enum act a, int refused, struct child_out *o)
 
 	memset(o, 0, sizeof(*o));
 	o->applied = -2;
+	getppid_cached = getpid();
 	if (pipe(p) == -1 || (pid = fork()) == -1)
 		return -1;
 	if (pid == 0) {
@@ -211,7 +246,10 @@ test_table(void)
 		{ "foreign architecture (i386 getpid) kills", A_I386, 1, 0, 0 },
 #endif
 		{ "table with a skipped entry applies", A_NOTHING, 0, 0, 0 },
+		{ "tgkill to its own pid runs", A_TGKILL_SELF, 0, 0, 0 },
+		{ "tgkill to another pid kills", A_TGKILL_PARENT, 1, 0, 0 },
 	};
+	const char *how = use_export ? "exported" : "applied";
 	struct child_out o;
 	size_t i;
 	int st;
@@ -219,30 +257,32 @@ test_table(void)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 #if defined(__x86_64__)
 		if (cases[i].act == A_I386 && !i386_available()) {
-			T_OK(1, "sandbox: %s # SKIP no IA32 emulation", cases[i].label);
+			T_OK(1, "sandbox %s: %s # SKIP no IA32 emulation", how,
+			    cases[i].label);
 			continue;
 		}
 #endif
 		st = run(cases[i].act, 0, &o);
 		if (cases[i].want_killed) {
-			T_OK(killed(st), "sandbox: %s (status %#x)", cases[i].label, st);
+			T_OK(killed(st), "sandbox %s: %s (status %#x)", how,
+			    cases[i].label, st);
 			continue;
 		}
 		T_OK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && o.applied == 0,
-		    "sandbox: %s: child ran (status %#x, apply %d %s)",
-		    cases[i].label, st, o.applied, o.msg);
+		    "sandbox %s: %s: child ran (status %#x, apply %d %s)",
+		    how, cases[i].label, st, o.applied, o.msg);
 		if (cases[i].act == A_GETPID)
-			T_OK(o.ret > 0, "sandbox: %s: returned %ld", cases[i].label,
-			    o.ret);
+			T_OK(o.ret > 0, "sandbox %s: %s: returned %ld", how,
+			    cases[i].label, o.ret);
 		else if (cases[i].act == A_FCNTL_OK)	/* fd 0 may be closed */
 			T_OK(o.ret >= 0 || o.err == EBADF,
-			    "sandbox: %s: returned %ld errno %d", cases[i].label,
-			    o.ret, o.err);
+			    "sandbox %s: %s: returned %ld errno %d", how,
+			    cases[i].label, o.ret, o.err);
 		else
 			T_OK(o.ret == cases[i].want_ret &&
 			    (cases[i].want_ret != -1 || o.err == cases[i].want_errno),
-			    "sandbox: %s: returned %ld errno %d", cases[i].label,
-			    o.ret, o.err);
+			    "sandbox %s: %s: returned %ld errno %d", how,
+			    cases[i].label, o.ret, o.err);
 	}
 }
 
@@ -261,6 +301,78 @@ test_refused(void)
 	    o.ret);
 }
 
+/* A sealed memfd holding len bytes of p. */
+static int
+memfd_with(const void *p, size_t len)
+{
+	int fd = memfd_create("test-filter", MFD_CLOEXEC);
+
+	if (fd != -1 && write(fd, p, len) != (ssize_t)len) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* The program built once: sealed, the placeholder only in comparisons. */
+static void
+test_export(void)
+{
+	struct sock_filter prog[SANDBOX_PROG_MAX];
+	struct sock_filter bad[2] = {
+		/* the placeholder loaded as a constant, not compared */
+		BPF_STMT(BPF_LD | BPF_IMM, SANDBOX_SELF),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	char err[200];
+	ssize_t len;
+	int fd, seals, self = 0, other = 0, i;
+
+	rules_self(SANDBOX_SELF);
+	export_fd = sandbox_export(rules, NRULES, err, sizeof(err));
+	T_OK(export_fd >= 0, "export: a program (%s)", export_fd >= 0 ? "fd" : err);
+	if (export_fd < 0)
+		return;
+	seals = fcntl(export_fd, F_GET_SEALS);
+	T_OK(seals != -1 && (seals & F_SEAL_WRITE) && (seals & F_SEAL_SHRINK) &&
+	    (seals & F_SEAL_GROW) && (seals & F_SEAL_SEAL), "export: sealed (%#x)", seals);
+	len = pread(export_fd, prog, sizeof(prog), 0);
+	T_OK(len > 0 && len % (ssize_t)sizeof(prog[0]) == 0,
+	    "export: whole instructions (%zd bytes)", len);
+	for (i = 0; len > 0 && i < len / (ssize_t)sizeof(prog[0]); i++) {
+		if (prog[i].k != SANDBOX_SELF)
+			continue;
+		if (prog[i].code == (BPF_JMP | BPF_JEQ | BPF_K))
+			self++;
+		else
+			other++;
+	}
+	T_OK(self >= 1 && other == 0, "export: the placeholder pid is compared %d "
+	    "time(s), used otherwise %d", self, other);
+
+	use_export = 1;
+	test_table();
+	use_export = 0;
+
+	/* Refused before anything is installed (so safe in this process). */
+	fd = memfd_with(bad, 12);
+	T_OK(fd != -1 && sandbox_load("test", fd, 1, err, sizeof(err)) == -1 &&
+	    strstr(err, "not a filter program") != NULL,
+	    "load: a size that is not whole instructions is refused: %s", err);
+	if (fd != -1)
+		close(fd);
+	fd = memfd_with(bad, sizeof(bad));
+	T_OK(fd != -1 && sandbox_load("test", fd, 1, err, sizeof(err)) == -1 &&
+	    strstr(err, "placeholder") != NULL,
+	    "load: the placeholder outside a comparison is refused: %s", err);
+	if (fd != -1)
+		close(fd);
+	T_OK(sandbox_load("test", 1000, 1, err, sizeof(err)) == -1,
+	    "load: a closed descriptor is an error: %s", err);
+	close(export_fd);
+	export_fd = -1;
+}
+
 int
 main(void)
 {
@@ -270,5 +382,6 @@ main(void)
 	}
 	test_table();
 	test_refused();
+	test_export();
 	return t_done();
 }
