@@ -50,9 +50,16 @@ sandbox_sigsys(int sig, siginfo_t *info, void *ctx)
 #endif
 
 #ifndef MOAT_SANDBOX_DISABLED
-/* The default action, with the debug build's SIGSYS handler in place. */
-static uint32_t
-sandbox_default(const char *role)
+/* What a call the table does not name gets. */
+#ifdef MOAT_SANDBOX_DEBUG
+#define SANDBOX_DEFAULT	SCMP_ACT_TRAP
+#else
+#define SANDBOX_DEFAULT	SCMP_ACT_KILL_PROCESS
+#endif
+
+/* Before a filter goes in: the debug build's SIGSYS handler. */
+static void
+sandbox_prepare(const char *role)
 {
 #ifdef MOAT_SANDBOX_DEBUG
 	struct sigaction sa;
@@ -62,10 +69,8 @@ sandbox_default(const char *role)
 	sa.sa_sigaction = sandbox_sigsys;
 	sa.sa_flags = SA_SIGINFO;
 	sigaction(SIGSYS, &sa, NULL);
-	return SCMP_ACT_TRAP;
 #else
 	(void)role;
-	return SCMP_ACT_KILL_PROCESS;
 #endif
 }
 
@@ -125,7 +130,8 @@ sandbox_apply(const char *role, const struct sandbox_rule *rules, size_t n,
 	scmp_filter_ctx ctx;
 	int r;
 
-	if ((ctx = sandbox_build(sandbox_default(role), rules, n, err, errlen)) == NULL)
+	sandbox_prepare(role);
+	if ((ctx = sandbox_build(SANDBOX_DEFAULT, rules, n, err, errlen)) == NULL)
 		return -1;
 	if ((r = seccomp_load(ctx)) < 0) {
 		snprintf(err, errlen, "seccomp: %s", strerror(-r));
@@ -148,14 +154,8 @@ sandbox_export(const struct sandbox_rule *rules, size_t n, char *err, size_t err
 	scmp_filter_ctx ctx;
 	struct stat st;
 	int fd, r;
-	uint32_t def;
 
-#ifdef MOAT_SANDBOX_DEBUG
-	def = SCMP_ACT_TRAP;
-#else
-	def = SCMP_ACT_KILL_PROCESS;
-#endif
-	if ((ctx = sandbox_build(def, rules, n, err, errlen)) == NULL)
+	if ((ctx = sandbox_build(SANDBOX_DEFAULT, rules, n, err, errlen)) == NULL)
 		return -1;
 	if ((fd = memfd_create("moat-filter", MFD_CLOEXEC | MFD_ALLOW_SEALING)) == -1) {
 		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
@@ -246,7 +246,7 @@ sandbox_load(const char *role, int fd, uint32_t self, char *err, size_t errlen)
 		}
 		prog[i].k = self;
 	}
-	(void)sandbox_default(role);
+	sandbox_prepare(role);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
 		snprintf(err, errlen, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
 		return -1;
