@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "t.h"
+#include "t_sql.h"
 #include "util/buf.h"
 #include "queue-manager/queue_db.h"
 
@@ -369,46 +370,31 @@ test_unique_ids(void)
 	queue_db_close(db);
 }
 
-/* Set a PRAGMA behind the queue's back, as a different program would. */
+/* Change the file behind the queue's back, as a different program would. */
 static void
 poke(const char *sql)
 {
-	sqlite3 *h;
-
-	if (sqlite3_open(path, &h) == SQLITE_OK)
-		sqlite3_exec(h, sql, NULL, NULL, NULL);
-	sqlite3_close(h);
+	(void)t_sql_exec(path, sql);
 }
 
 static void
 test_schema(void)
 {
 	struct queue_db *db;
-	sqlite3 *h;
-	sqlite3_stmt *st;
-	char err[256];
-	int version = -1;
-	const unsigned char *mode = NULL;
-	char modebuf[16] = "";
+	char err[256], *mode;
+	long long version;
 
 	cleanup();
 	setup();
 	db = queue_db_open(path, err, sizeof(err));
 	T_OK(db != NULL, "fresh database");
 	queue_db_close(db);
-	if (sqlite3_open(path, &h) == SQLITE_OK) {
-		if (sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-		    sqlite3_step(st) == SQLITE_ROW)
-			version = sqlite3_column_int(st, 0);
-		sqlite3_finalize(st);
-		if (sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
-		    sqlite3_step(st) == SQLITE_ROW && (mode = sqlite3_column_text(st, 0)) != NULL)
-			snprintf(modebuf, sizeof(modebuf), "%s", (const char *)mode);
-		sqlite3_finalize(st);
-	}
-	sqlite3_close(h);
-	T_OK(version == QUEUE_DB_SCHEMA_VERSION, "user_version is %d", version);
-	T_OK(strcmp(modebuf, "wal") == 0, "journal mode is persistent WAL (%s)", modebuf);
+	version = t_sql_int(path, "PRAGMA user_version");
+	mode = t_sql_text(path, "PRAGMA journal_mode");
+	T_OK(version == QUEUE_DB_SCHEMA_VERSION, "user_version is %lld", version);
+	T_OK(mode != NULL && strcmp(mode, "wal") == 0, "journal mode is persistent WAL (%s)",
+	    mode != NULL ? mode : "none");
+	free(mode);
 
 	poke("PRAGMA user_version = 99");
 	db = queue_db_open(path, err, sizeof(err));
@@ -432,46 +418,11 @@ test_schema(void)
 	setup();
 }
 
-/* One integer from a query on the closed file, or -1. */
-static long long
-peek_int(const char *sql)
-{
-	sqlite3 *h;
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	if (sqlite3_open(path, &h) != SQLITE_OK)
-		return -1;
-	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(h);
-	return v;
-}
-
 /* Every recipient column of every row, as one text (what a migration keeps). */
 #define ALL_RCPTS "SELECT group_concat(msg || '|' || idx || '|' || address || '|' ||" \
 	" transport || '|' || nexthop || '|' || state || '|' || attempts || '|' ||" \
 	" next_attempt || '|' || last_reply || '|' || last_relay || '|' || dsn_notify ||" \
 	" '|' || dsn_orcpt, ';') FROM (SELECT * FROM recipients ORDER BY msg, idx)"
-
-static char *
-peek_text(const char *sql)
-{
-	sqlite3 *h;
-	sqlite3_stmt *st;
-	char *v = NULL;
-
-	if (sqlite3_open(path, &h) != SQLITE_OK)
-		return NULL;
-	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-		v = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	sqlite3_close(h);
-	return v;
-}
 
 /*
  * Schema 4 -> 5: a version 4 file (recipients with the old IN-list state
@@ -525,10 +476,10 @@ test_migrate_v5(void)
 	    "CREATE INDEX recipients_hop ON recipients (transport, state, nexthop,"
 	    " next_attempt);"
 	    "PRAGMA user_version = 4;");
-	T_OK(peek_int("PRAGMA user_version") == 4 &&
-	    peek_int("SELECT count(*) FROM sqlite_master WHERE sql LIKE '%WHERE state%'") == 0,
+	T_OK(t_sql_int(path, "PRAGMA user_version") == 4 &&
+	    t_sql_int(path, "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%WHERE state%'") == 0,
 	    "v5: made a version 4 file");
-	before = peek_text(ALL_RCPTS);
+	before = t_sql_text(path, ALL_RCPTS);
 	T_OK(before != NULL && strstr(before, "|bounced|") != NULL, "v5: rows before: %s",
 	    before != NULL ? before : "(none)");
 
@@ -537,23 +488,23 @@ test_migrate_v5(void)
 	T_OK(db != NULL && queue_db_due_msg(db, QTRANSPORT_RELAY, 1000000, &due) == 1 &&
 	    due == m1, "v5: the scheduler finds a waiting recipient");
 	queue_db_close(db);
-	after = peek_text(ALL_RCPTS);
+	after = t_sql_text(path, ALL_RCPTS);
 	T_OK(before != NULL && after != NULL && strcmp(before, after) == 0,
 	    "v5: every column of all %lld recipients kept",
-	    peek_int("SELECT count(*) FROM recipients"));
-	T_OK(peek_int("PRAGMA user_version") == 5, "v5: now version 5");
-	T_OK(peek_int("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
+	    t_sql_int(path, "SELECT count(*) FROM recipients"));
+	T_OK(t_sql_int(path, "PRAGMA user_version") == 5, "v5: now version 5");
+	T_OK(t_sql_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
 	    " ('recipients_due', 'recipients_hop') AND sql LIKE"
 	    " '%WHERE state IN (''queued'', ''deferred'')'") == 2,
 	    "v5: both indexes hold the waiting recipients only");
-	T_OK(peek_int("SELECT count(*) FROM sqlite_master WHERE name = 'r4'"
+	T_OK(t_sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'r4'"
 	    " OR name = 'recipients_v5'") == 0, "v5: no table left over");
 	poke("INSERT INTO recipients (msg, idx, address, transport, nexthop, state)"
 	    " VALUES (1, 99, 'x@example.org', 'relay', '', 'lost')");
-	T_OK(peek_int("SELECT count(*) FROM recipients WHERE idx = 99") == 0,
+	T_OK(t_sql_int(path, "SELECT count(*) FROM recipients WHERE idx = 99") == 0,
 	    "v5: a state outside the five is refused");
 	poke("PRAGMA foreign_keys = ON; DELETE FROM messages");
-	T_OK(peek_int("SELECT count(*) FROM recipients") == 0,
+	T_OK(t_sql_int(path, "SELECT count(*) FROM recipients") == 0,
 	    "v5: deleting a message still deletes its recipients");
 	free(before);
 	free(after);

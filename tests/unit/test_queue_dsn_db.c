@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "t.h"
+#include "t_sql.h"
 #include "ipc_types.h"
 #include "queue-manager/queue_db.h"
 
@@ -177,36 +178,6 @@ test_warn_queries(void)
 	cleanup();
 }
 
-static int
-exec_sql(const char *sql)
-{
-	sqlite3 *h;
-	int rc;
-
-	if (sqlite3_open(path, &h) != SQLITE_OK)
-		return -1;
-	rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
-	sqlite3_close(h);
-	return rc == SQLITE_OK ? 0 : -1;
-}
-
-static long long
-query_int(const char *sql)
-{
-	sqlite3 *h;
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	if (sqlite3_open(path, &h) != SQLITE_OK)
-		return -1;
-	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(h);
-	return v;
-}
-
 /* A version 2 file (what version 3 added taken out again) migrates in place. */
 static void
 test_migration(void)
@@ -222,7 +193,7 @@ test_migration(void)
 	b = add(db, "", 101, 0, "", 0, "", 1);
 	T_OK(a > 0 && b > 0 && queue_db_commit(db) == 0, "migrate: messages stored");
 	queue_db_close(db);
-	T_OK(exec_sql("PRAGMA journal_mode = DELETE;"
+	T_OK(t_sql_exec(path, "PRAGMA journal_mode = DELETE;"
 	    "DROP INDEX messages_warn;"
 	    "DROP INDEX IF EXISTS recipients_hop;"
 	    "ALTER TABLE messages DROP COLUMN dsn_ret;"
@@ -231,7 +202,7 @@ test_migration(void)
 	    "ALTER TABLE recipients DROP COLUMN dsn_notify;"
 	    "ALTER TABLE recipients DROP COLUMN dsn_orcpt;"
 	    "PRAGMA user_version = 2;") == 0, "migrate: made a version 2 file");
-	T_OK(query_int("PRAGMA user_version") == 2, "migrate: it says version 2");
+	T_OK(t_sql_int(path, "PRAGMA user_version") == 2, "migrate: it says version 2");
 	T_OK((db = open_db()) != NULL, "migrate: opens");
 	T_OK(queue_db_msg_get(db, a, &m) == 1 && m.dsn_ret == MOAT_RET_NONE &&
 	    m.dsn_envid[0] == '\0' && m.warned == 0 && strcmp(m.sender, "alice@example.com") == 0,
@@ -244,9 +215,9 @@ test_migration(void)
 	    "migrate: the warning query works on the migrated file");
 	queue_db_close(db);
 	/* Read with a second connection once the exclusive one is closed. */
-	T_OK(query_int("PRAGMA user_version") == QUEUE_DB_SCHEMA_VERSION,
+	T_OK(t_sql_int(path, "PRAGMA user_version") == QUEUE_DB_SCHEMA_VERSION,
 	    "migrate: now version %d", QUEUE_DB_SCHEMA_VERSION);
-	T_OK(query_int("SELECT count(*) FROM sqlite_master WHERE name = 'messages_warn'") == 1,
+	T_OK(t_sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'messages_warn'") == 1,
 	    "migrate: the index exists");
 	cleanup();
 }

@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "t.h"
+#include "t_sql.h"
 #include "queue-manager/queue_db.h"
 
 static char dir[64];
@@ -169,11 +170,8 @@ make_v1(void)
 	    "INSERT INTO recipients VALUES (1, 0, 'r@far.example', 'relay', '[127.0.0.1]:25',"
 	    " 'deferred', 2, 50, '451 4.3.0 later', 'relay');"
 	    "INSERT INTO chunks VALUES (1, 0, X'6869');";
-	sqlite3 *h;
 
-	T_OK(sqlite3_open(path, &h) == SQLITE_OK &&
-	    sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK, "version-1 database made");
-	sqlite3_close(h);
+	T_OK(t_sql_exec(path, sql) == 0, "version-1 database made");
 }
 
 /* A queued message from sender to one relay recipient, due at time 100. */

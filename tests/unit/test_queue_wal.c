@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "t.h"
+#include "t_sql.h"
 #include "util/buf.h"
 #include "queue-manager/queue_db.h"
 
@@ -60,27 +61,6 @@ file_size(const char *p)
 	struct stat sb;
 
 	return stat(p, &sb) == -1 ? -1 : (long long)sb.st_size;
-}
-
-/* The page size of a closed database file, read with plain SQLite. */
-static long long
-page_size_of(const char *p)
-{
-	sqlite3 *h;
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	if (sqlite3_open_v2(p, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		sqlite3_close(h);
-		return -1;
-	}
-	if (sqlite3_prepare_v2(h, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			v = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
-	sqlite3_close(h);
-	return v;
 }
 
 /* A queued message with one recipient and nchunks full chunks; its rowid. */
@@ -198,7 +178,7 @@ test_checkpoint(void)
 	    "delete a large message");
 	queue_db_close(db);
 	T_OK(file_size(walpath) <= 0, "close checkpoints and removes the WAL");
-	T_OK(page_size_of(path) == 8192, "a new queue file has 8 KB pages");
+	T_OK(t_sql_int(path, "PRAGMA page_size") == 8192, "a new queue file has 8 KB pages");
 	db = queue_db_open(path, err, sizeof(err));
 	T_OK(db != NULL, "reopen");
 	if (db == NULL)
@@ -220,16 +200,13 @@ static void
 test_old_page_size(void)
 {
 	struct queue_db *db;
-	sqlite3 *h;
 	char err[256];
 	int64_t m;
 
 	remove_files();
-	T_OK(sqlite3_open(path, &h) == SQLITE_OK &&
-	    sqlite3_exec(h, "PRAGMA page_size = 4096; CREATE TABLE x (a); DROP TABLE x;",
-	    NULL, NULL, NULL) == SQLITE_OK, "make a 4 KB-page file");
-	sqlite3_close(h);
-	T_OK(page_size_of(path) == 4096, "it has 4 KB pages");
+	T_OK(t_sql_exec(path, "PRAGMA page_size = 4096; CREATE TABLE x (a); DROP TABLE x;")
+	    == 0, "make a 4 KB-page file");
+	T_OK(t_sql_int(path, "PRAGMA page_size") == 4096, "it has 4 KB pages");
 	db = queue_db_open(path, err, sizeof(err));
 	T_OK(db != NULL, "the queue-manager opens it");
 	if (db == NULL) {
@@ -240,7 +217,7 @@ test_old_page_size(void)
 	T_OK(m > 0 && queue_db_commit(db) == 0, "and stores a message in it");
 	T_OK(queue_db_wal_bytes(db) >= 3LL * CHUNK, "WAL bytes counted in its page size");
 	queue_db_close(db);
-	T_OK(page_size_of(path) == 4096, "the file keeps its 4 KB pages");
+	T_OK(t_sql_int(path, "PRAGMA page_size") == 4096, "the file keeps its 4 KB pages");
 	db = queue_db_open(path, err, sizeof(err));
 	T_OK(db != NULL && chunk_ok(db, m, 2, 'o'), "the message reads back");
 	queue_db_close(db);
