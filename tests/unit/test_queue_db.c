@@ -18,7 +18,7 @@
 #include <sqlite3.h>
 
 #include "t.h"
-#include "t_sql.h"
+#include "t_queue.h"
 #include "util/buf.h"
 #include "queue-manager/queue_db.h"
 
@@ -28,25 +28,13 @@ static char path[128];
 static void
 setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/moat-qdb-XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		exit(2);
-	}
-	snprintf(path, sizeof(path), "%s/queue.db", dir);
+	t_qfile_make("qdb", dir, sizeof(dir), path, sizeof(path));
 }
 
 static void
 cleanup(void)
 {
-	char p[160];
-
-	snprintf(p, sizeof(p), "%s-wal", path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", path);
-	unlink(p);
-	unlink(path);
-	rmdir(dir);
+	t_qfile_remove(dir, path);
 }
 
 static struct queue_db *

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "t.h"
+#include "t_queue.h"
 #include "util/buf.h"
 #include "queue-manager/queue_db.h"
 
@@ -28,14 +29,7 @@ static char path[128];
 static void
 cleanup(void)
 {
-	char p[160];
-
-	snprintf(p, sizeof(p), "%s-wal", path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", path);
-	unlink(p);
-	unlink(path);
-	rmdir(dir);
+	t_qfile_remove(dir, path);
 }
 
 /* One recipient: index, address, next hop, state, next attempt. */
@@ -263,12 +257,7 @@ main(void)
 	struct queue_db *db;
 	char err[256];
 
-	snprintf(dir, sizeof(dir), "/tmp/moat-qhop-XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		return 2;
-	}
-	snprintf(path, sizeof(path), "%s/queue.db", dir);
+	t_qfile_make("qhop", dir, sizeof(dir), path, sizeof(path));
 	if ((db = queue_db_open(path, err, sizeof(err))) == NULL) {
 		printf("# open: %s\n", err);
 		T_OK(0, "open a new queue database");

@@ -17,7 +17,7 @@
 #include <sqlite3.h>
 
 #include "t.h"
-#include "t_sql.h"
+#include "t_queue.h"
 #include "queue-manager/queue_db.h"
 
 static char dir[64];
@@ -180,22 +180,9 @@ add_queued(struct queue_db *db, const char *sender, const char *rcpt, uint64_t s
     char *qid)
 {
 	struct queue_msg m;
-	struct queue_rcpt r;
 
-	memset(&m, 0, sizeof(m));
-	m.arrival_us = 1000 * 1000000LL;
-	snprintf(m.sender, sizeof(m.sender), "%s", sender);
-	snprintf(m.client, sizeof(m.client), "192.0.2.7");
-	snprintf(m.helo, sizeof(m.helo), "h");
-	if (queue_db_msg_create(db, &m) == -1)
-		return -1;
-	memset(&r, 0, sizeof(r));
-	r.msg = m.rowid;
-	snprintf(r.address, sizeof(r.address), "%s", rcpt);
-	r.transport = QTRANSPORT_RELAY;
-	r.state = QRCPT_QUEUED;
-	r.next_attempt = 100;
-	if (queue_db_rcpt_add(db, &r) == -1 || queue_db_msg_set_queued(db, m.rowid, size) == -1)
+	if (t_qmsg_one(db, sender, rcpt, 100, &m) == -1 ||
+	    queue_db_msg_set_queued(db, m.rowid, size) == -1)
 		return -1;
 	if (qid != NULL)
 		snprintf(qid, QUEUE_ID_LEN + 1, "%s", m.qid);
@@ -462,25 +449,13 @@ test_counters(void)
 int
 main(void)
 {
-	char p[160];
-
 	test_duration();
 	test_filter();
 	test_domain_of();
 	test_shape_bucket();
-	snprintf(dir, sizeof(dir), "/tmp/moat-qops-XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		return 2;
-	}
-	snprintf(path, sizeof(path), "%s/queue.db", dir);
+	t_qfile_make("qops", dir, sizeof(dir), path, sizeof(path));
 	test_db();
 	test_counters();
-	snprintf(p, sizeof(p), "%s-wal", path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", path);
-	unlink(p);
-	unlink(path);
-	rmdir(dir);
+	t_qfile_remove(dir, path);
 	return t_done();
 }

@@ -22,7 +22,7 @@
 #include <sqlite3.h>
 
 #include "t.h"
-#include "t_sql.h"
+#include "t_queue.h"
 #include "util/buf.h"
 #include "queue-manager/queue_db.h"
 
@@ -35,24 +35,14 @@ static char walpath[160];
 static void
 setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/moat-qwal-XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		exit(2);
-	}
-	snprintf(path, sizeof(path), "%s/queue.db", dir);
+	t_qfile_make("qwal", dir, sizeof(dir), path, sizeof(path));
 	snprintf(walpath, sizeof(walpath), "%s-wal", path);
 }
 
 static void
 remove_files(void)
 {
-	char p[160];
-
-	unlink(walpath);
-	snprintf(p, sizeof(p), "%s-shm", path);
-	unlink(p);
-	unlink(path);
+	t_qfile_unlink(path);
 }
 
 static long long
@@ -69,23 +59,10 @@ add_message(struct queue_db *db, int nchunks, unsigned char fill)
 {
 	static unsigned char body[CHUNK];
 	struct queue_msg m;
-	struct queue_rcpt r;
 	int i;
 
 	memset(body, fill, sizeof(body));
-	memset(&m, 0, sizeof(m));
-	m.arrival_us = 1000 * 1000000LL;
-	snprintf(m.sender, sizeof(m.sender), "a@example.org");
-	snprintf(m.client, sizeof(m.client), "192.0.2.7");
-	snprintf(m.helo, sizeof(m.helo), "h");
-	if (queue_db_msg_create(db, &m) == -1)
-		return -1;
-	memset(&r, 0, sizeof(r));
-	r.msg = m.rowid;
-	snprintf(r.address, sizeof(r.address), "b@example.com");
-	r.transport = QTRANSPORT_RELAY;
-	r.state = QRCPT_QUEUED;
-	if (queue_db_rcpt_add(db, &r) == -1)
+	if (t_qmsg_one(db, "a@example.org", "b@example.com", 0, &m) == -1)
 		return -1;
 	for (i = 0; i < nchunks; i++) {
 		body[0] = (unsigned char)i;

@@ -367,6 +367,20 @@ test_export(void)
 	    "load: the placeholder outside a comparison is refused: %s", err);
 	if (fd != -1)
 		close(fd);
+	fd = memfd_with(bad, 0);
+	T_OK(fd != -1 && sandbox_load("test", fd, 1, err, sizeof(err)) == -1 &&
+	    strstr(err, "not a filter program") != NULL,
+	    "load: an empty program is refused: %s", err);
+	if (fd != -1)
+		close(fd);
+	/* One instruction more than the kernel takes: refused before it is read. */
+	fd = memfd_create("test-filter", MFD_CLOEXEC);
+	T_OK(fd != -1 && ftruncate(fd, (off_t)((SANDBOX_PROG_MAX + 1) * sizeof(bad[0]))) == 0 &&
+	    sandbox_load("test", fd, 1, err, sizeof(err)) == -1 &&
+	    strstr(err, "not a filter program") != NULL,
+	    "load: a program over %d instructions is refused: %s", SANDBOX_PROG_MAX, err);
+	if (fd != -1)
+		close(fd);
 	T_OK(sandbox_load("test", 1000, 1, err, sizeof(err)) == -1,
 	    "load: a closed descriptor is an error: %s", err);
 	close(export_fd);

@@ -285,12 +285,32 @@ test_refused(struct tls_server *ts)
 	close(sv[1]);
 }
 
+/* A PEM file at path: the file copy_first (if any), then a certificate
+ * block that is not one. */
+static void
+write_broken_pem(const char *path, const char *copy_first)
+{
+	char buf[4096];
+	FILE *in = NULL, *f;
+	size_t n;
+
+	if ((f = fopen(path, "w")) == NULL)
+		return;
+	if (copy_first != NULL && (in = fopen(copy_first, "r")) != NULL) {
+		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+			fwrite(buf, 1, n, f);
+		fclose(in);
+	}
+	fputs("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", f);
+	fclose(f);
+}
+
 static void
 test_init(const char *paths)
 {
 	struct tls_server ts;
 	struct conf *cfg;
-	char err[512], bad[600];
+	char err[512], bad[600], leaf[600];
 	SSL *ssl;
 	int sv[2];
 
@@ -325,14 +345,7 @@ test_init(const char *paths)
 
 	/* A file that holds no certificate. */
 	snprintf(bad, sizeof(bad), "%s/garbage.pem", dir);
-	{
-		FILE *f = fopen(bad, "w");
-
-		if (f != NULL) {
-			fputs("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", f);
-			fclose(f);
-		}
-	}
+	write_broken_pem(bad, NULL);
 	cfg = conf_with(bad);
 	T_OK(cfg != NULL && tls_server_init(&ts, cfg, 0, err, sizeof(err)) == -1 &&
 	    ts.nctx == 0 && strstr(err, "garbage.pem") != NULL,
@@ -343,21 +356,8 @@ test_init(const char *paths)
 	/* A good leaf followed by a broken chain certificate: refused too,
 	 * not served with half a chain. */
 	snprintf(bad, sizeof(bad), "%s/halfchain.pem", dir);
-	{
-		char leaf[80], buf[4096];
-		FILE *in, *f;
-		size_t n;
-
-		snprintf(leaf, sizeof(leaf), "%s/c0.pem", dir);
-		if ((in = fopen(leaf, "r")) != NULL && (f = fopen(bad, "w")) != NULL) {
-			while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-				fwrite(buf, 1, n, f);
-			fputs("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", f);
-			fclose(f);
-		}
-		if (in != NULL)
-			fclose(in);
-	}
+	snprintf(leaf, sizeof(leaf), "%s/c0.pem", dir);
+	write_broken_pem(bad, leaf);
 	cfg = conf_with(bad);
 	T_OK(cfg != NULL && tls_server_init(&ts, cfg, 0, err, sizeof(err)) == -1 &&
 	    ts.nctx == 0 && strstr(err, "halfchain.pem") != NULL,
