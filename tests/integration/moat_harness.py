@@ -459,6 +459,18 @@ class Moat:
             return all(p.status.get("Seccomp_filters") == "2" for p in ps) and ps
         return wait_until(settled, timeout, f"{', '.join(roles)} to finish starting")
 
+    def wait_agents(self, timeout=15):
+        """Wait until moatd has started all its delivery agents (the
+        configured number of relay agents and the one local agent) and
+        return them by role.  start() returns once the queue-manager is up;
+        the agents may still be on their way then."""
+        want = {"relay": int(self.settings.get("delivery_agents", "20")), "local": 1}
+
+        def started():
+            got = {role: self.find(role) for role in want}
+            return got if all(len(got[r]) == n for r, n in want.items()) else None
+        return wait_until(started, timeout, f"moatd to start its agents {want}")
+
     def log(self):
         return self.log_path.read_text(errors="replace")
 

@@ -313,7 +313,7 @@ def _agent_escapes(ctx, transport, escapes):
         sink = ctx.sink(name=f"sink-{what}")
         moat = ctx.moat(name=f"moat-{what}", relay_host=sink)
         moat.expect_sandbox_kills = True
-        before = {p.pid for p in moat.find(transport)}
+        before = {p.pid for p in moat.wait_agents()[transport]}
         rcpt = "postmaster@localhost" if transport == "local" else f"victim-{what}@company.com"
         qid = moat.send(f"escape-{what}@hooks.test", [rcpt], message(f"escape {what}"))
         pid, killed = wait_hook_result(moat, prog, what)
