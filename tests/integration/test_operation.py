@@ -42,6 +42,7 @@ def test_privileges(ctx):
     procs = {}
     for role in EXPECTED:
         moat.wait_role(role)
+    moat.wait_agents()                  # every agent, not only the first
     moat.wait_settled(list(EXPECTED))
     for role in EXPECTED:
         procs[role] = moat.find(role)
