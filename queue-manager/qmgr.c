@@ -29,6 +29,7 @@
 #include "util/privdrop.h"
 #include "util/xmalloc.h"
 #include "qmgr.h"
+#include "wal_sync.h"
 
 static struct qmgr qmgr_state;
 struct qmgr *qmgr = &qmgr_state;
@@ -142,7 +143,91 @@ qmgr_db_trouble(const char *what, int force_lost)
 		qmgr_db_lost();
 }
 
-/* The group commit: one fsync, then every waiting session's COMMIT_OK. */
+/*
+ * The commits up to gen are on disk (err 0) or their sync failed: answer
+ * their sessions, and start the next sync if commits came meanwhile.
+ */
+static void qmgr_sync_start(void);
+
+static void
+qmgr_synced(uint64_t gen, int err)
+{
+	if (err != 0)
+		log_warn("queue database: fdatasync of the WAL failed: %s; the "
+		    "sessions waiting for it are refused", strerror(err));
+	else
+		qmgr->synced_gen = gen;
+	qmgr_session_synced(gen, err == 0);
+	if (qmgr->commit_gen > gen)
+		qmgr_sync_start();
+}
+
+/*
+ * One sync of the WAL for every commit so far.  While one is in flight,
+ * later commits wait for the next, started when it finishes; so the
+ * WAL's sync overlaps the loop's work instead of stopping it.  Without
+ * native AIO (qmgr->ws NULL) COMMIT itself synced, as synchronous=FULL.
+ */
+static void
+qmgr_sync_start(void)
+{
+	uint64_t gen = qmgr->commit_gen;
+
+	if (qmgr->ws == NULL) {
+		qmgr_synced(gen, 0);
+		return;
+	}
+	if (wal_sync_busy(qmgr->ws))
+		return;
+	if (wal_sync_start(qmgr->ws, qmgr->wal_fd) == -1) {
+		/* Not expected once io_setup worked; the same sync, waited for. */
+		log_debug("event=sync io_submit: %s", strerror(errno));
+		qmgr_synced(gen, fdatasync(qmgr->wal_fd) == -1 ? errno : 0);
+		return;
+	}
+	qmgr->sync_gen = gen;
+}
+
+static void
+qmgr_sync_event(int fd, short ev, void *arg)
+{
+	uint64_t gen = qmgr->sync_gen;
+	int r, result;
+
+	(void)fd; (void)ev; (void)arg;
+	if ((r = wal_sync_reap(qmgr->ws, &result)) == 0)
+		return;
+	/* The kernel holds the request and commits wait behind it: start
+	 * afresh (moatd restarts the queue-manager; no session waiting
+	 * now was told 250). */
+	if (r == -1)
+		log_fatal("queue database: io_getevents: %s", strerror(errno));
+	qmgr->sync_gen = 0;
+	qmgr_synced(gen, result);
+}
+
+/*
+ * What is committed is on disk when this returns 0 (-1 with errno): for
+ * a caller that must not answer before, outside the sessions' path.
+ */
+int
+qmgr_sync_wait(void)
+{
+	if (qmgr->ws == NULL)
+		return 0;	/* COMMIT synced */
+	return fdatasync(qmgr->wal_fd);
+}
+
+/* Everything committed reaches the disk before the queue-manager exits. */
+static void
+qmgr_sync_finish(void)
+{
+	if (qmgr->ws == NULL || qmgr->synced_gen == qmgr->commit_gen)
+		return;
+	qmgr_synced(qmgr->commit_gen, fdatasync(qmgr->wal_fd) == -1 ? errno : 0);
+}
+
+/* The group commit, then the WAL's sync; sessions are answered after both. */
 static void
 qmgr_commit(void)
 {
@@ -150,11 +235,12 @@ qmgr_commit(void)
 	evtimer_del(qmgr->flush_ev);
 	if (queue_db_commit(qmgr->db) == -1) {
 		log_warn("queue database: commit failed: %s", queue_db_errmsg(qmgr->db));
-		qmgr_session_commit_done(0);
+		qmgr_session_commit_failed();
 		qmgr_db_lost();
 		return;
 	}
-	qmgr_session_commit_done(1);
+	qmgr_session_committed(++qmgr->commit_gen);
+	qmgr_sync_start();
 }
 
 /*
@@ -187,8 +273,16 @@ qmgr_batch_end(void)
 {
 	struct timeval tv = { QMGR_FLUSH_MSEC / 1000, (QMGR_FLUSH_MSEC % 1000) * 1000 };
 
-	if (qmgr->nwaiting > 0 || (qmgr->urgent && queue_db_dirty(qmgr->db)))
+	if (qmgr->nwaiting > 0 || (qmgr->urgent && queue_db_dirty(qmgr->db))) {
+		/* While the WAL's sync runs, the transaction stays open and
+		 * gathers what comes meanwhile: one commit and one sync for
+		 * all of it once the sync is done (qmgr_sync_event ends a
+		 * batch too).  The scheduler waits with it, so it never hands
+		 * out a message its COMMIT put in the open transaction. */
+		if (qmgr->ws != NULL && wal_sync_busy(qmgr->ws))
+			return;
 		qmgr_commit();
+	}
 	qmgr->urgent = 0;
 	qmgr_checkpoint();
 	if (qmgr->sched_dirty && !qmgr->quit) {
@@ -323,6 +417,19 @@ qmgr_open_db(void)
 		log_fatal("queue directory: %s", strerror(errno));
 	if ((qmgr->db = queue_db_open("queue.db", err, sizeof(err))) == NULL)
 		log_fatal("queue database: %s", err);
+	/* Commits write; the WAL's fdatasync goes to the kernel's AIO and
+	 * the loop goes on (wal_sync.c).  Where that is missing, every
+	 * COMMIT waits for its own sync, as before. */
+	qmgr->wal_fd = -1;
+	if ((qmgr->ws = wal_sync_new(err, sizeof(err))) == NULL)
+		log_info("queue database: no native AIO (%s); every commit "
+		    "waits for the disk", err);
+	else if ((qmgr->wal_fd = queue_db_defer_sync(qmgr->db)) == -1) {
+		log_warn("queue database: %s; every commit waits for the disk",
+		    queue_db_errmsg(qmgr->db));
+		wal_sync_free(qmgr->ws);
+		qmgr->ws = NULL;
+	}
 	if (queue_db_recover(qmgr->db, &st) == -1)
 		log_fatal("queue database: recovery: %s", queue_db_errmsg(qmgr->db));
 	log_info("event=start incoming_deleted=%lld active_requeued=%lld "
@@ -345,6 +452,11 @@ qmgr_events(void)
 	qmgr->flush_ev = evtimer_new(qmgr->base, qmgr_flush_timer, NULL);
 	qmgr->sched_ev = evtimer_new(qmgr->base, qmgr_sched_timer, NULL);
 	qmgr->recover_ev = evtimer_new(qmgr->base, qmgr_recover_timer, NULL);
+	if (qmgr->ws != NULL &&
+	    ((qmgr->sync_ev = event_new(qmgr->base, wal_sync_fd(qmgr->ws),
+	    EV_READ | EV_PERSIST, qmgr_sync_event, NULL)) == NULL ||
+	    event_add(qmgr->sync_ev, NULL) == -1))
+		log_fatal("sync event failed");
 	if (qmgr->parent_ev == NULL || qmgr->control_ev == NULL || qmgr->flush_ev == NULL ||
 	    qmgr->sched_ev == NULL || qmgr->recover_ev == NULL)
 		log_fatal("event_new failed");
@@ -361,9 +473,13 @@ qmgr_events(void)
 static void
 qmgr_shutdown(void)
 {
+	if (qmgr->nwaiting > 0)
+		qmgr_commit();		/* deferred behind a sync in flight */
+	qmgr_sync_finish();
 	qmgr_control_close_all();
 	qmgr_session_close_all();
 	qmgr_agent_close_all();
+	wal_sync_free(qmgr->ws);
 	queue_db_close(qmgr->db);	/* commits what is left */
 	log_info("event=exit");
 }

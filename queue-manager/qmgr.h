@@ -53,11 +53,13 @@
 
 struct event;
 struct event_base;
+struct wal_sync;
 
 enum qmgr_session_state {
 	QS_IDLE,
 	QS_RECEIVING,		/* BEGIN answered, DATA arriving */
 	QS_WAITING,		/* COMMIT seen; the group commit will answer */
+	QS_SYNCING,		/* committed; answered once the WAL is on disk */
 };
 
 struct qmgr_session {
@@ -77,6 +79,7 @@ struct qmgr_session {
 	struct buf		 pend;		/* bytes not yet a whole chunk */
 	int			 failed;	/* a write failed: FAIL at COMMIT */
 	uint32_t		 reqid;		/* of the COMMIT being answered */
+	uint64_t		 commit_gen;	/* QS_SYNCING: its group commit */
 };
 
 /* One recipient of a job, with its result once the agent sent it. */
@@ -201,6 +204,12 @@ struct qmgr {
 	size_t			 ncontrols;
 
 	int			 nwaiting;	/* sessions in QS_WAITING */
+	/* Group commits so far, those known to be on disk, and those the
+	 * sync in flight covers (0: none in flight). */
+	uint64_t		 commit_gen, synced_gen, sync_gen;
+	struct wal_sync		*ws;		/* NULL: every COMMIT syncs */
+	int			 wal_fd;
+	struct event		*sync_ev;
 	int			 urgent;	/* commit at the end of this batch */
 	int			 sched_dirty;	/* run the scheduler at batch end */
 	int			 db_broken;	/* writes refused until recovered */
@@ -220,6 +229,7 @@ int64_t	qmgr_now_us(void);
 int64_t	qmgr_now(void);
 void	qmgr_db_trouble(const char *what, int force_lost);
 void	qmgr_touch(void);
+int	qmgr_sync_wait(void);
 int	qmgr_set_nonblock(int fd);
 void	qmgr_reply_text(uint32_t code, const char *enh, const char *text,
 	    char *dst, size_t dstsz);
@@ -232,7 +242,9 @@ void	qmgr_listener_read(int fd, short ev, void *arg);
 /* qmgr_session.c */
 void	qmgr_session_new(int fd, pid_t pid, const char *client, unsigned int cport,
 	    const char *local, unsigned int lport);
-void	qmgr_session_commit_done(int ok);
+void	qmgr_session_commit_failed(void);
+void	qmgr_session_committed(uint64_t gen);
+void	qmgr_session_synced(uint64_t gen, int ok);
 void	qmgr_session_db_lost(void);
 void	qmgr_session_close_all(void);
 

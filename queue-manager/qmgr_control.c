@@ -630,6 +630,12 @@ qmgr_control_commit(void)
 		qmgr_db_trouble("commit of an operator's change", 1);
 		return -1;
 	}
+	/* Operators' changes are rare: their sync is waited for here. */
+	if (qmgr_sync_wait() == -1) {
+		log_warn("queue database: fdatasync of the WAL after an operator's "
+		    "change: %s", strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 

@@ -43,6 +43,7 @@
 
 static const char *const qmgr_session_state_names[] = {
 	[QS_IDLE] = "idle", [QS_RECEIVING] = "receiving", [QS_WAITING] = "waiting",
+	[QS_SYNCING] = "syncing",
 };
 
 static void qmgr_session_read(int fd, short ev, void *arg);
@@ -76,6 +77,17 @@ qmgr_session_drop_msg(struct qmgr_session *s)
 {
 	int64_t rowid = s->msg.rowid;
 
+	if (s->state == QS_SYNCING) {
+		/* Committed, not yet answered: it stays, as a message does
+		 * whose client went away after the end of data (the client
+		 * may send it again: a duplicate, never a loss). */
+		log_info("id=%s client=%s status=queued (the session went away "
+		    "before its 250)", s->msg.qid, s->client);
+		qmgr->sched_dirty = 1;
+		s->state = QS_IDLE;
+		s->msg.rowid = 0;
+		return;
+	}
 	if (s->state == QS_WAITING)
 		qmgr->nwaiting--;
 	/* Idle first: a failing delete may recover the database, which
@@ -93,7 +105,9 @@ qmgr_session_drop_msg(struct qmgr_session *s)
 static void
 qmgr_session_free(struct qmgr_session *s)
 {
-	if (s->state != QS_IDLE) {
+	if (s->state == QS_SYNCING)
+		qmgr_session_drop_msg(s);
+	else if (s->state != QS_IDLE) {
 		log_info("id=%s client=%s status=aborted (session went away "
 		    "before the message was accepted)", s->msg.qid, s->client);
 		qmgr_session_drop_msg(s);
@@ -486,7 +500,8 @@ qmgr_session_handle(struct qmgr_session *s, const struct ipc_frame *f)
 			break;
 		return qmgr_session_commit(s, f);
 	case IPC_S2Q_ABORT:
-		if (qmgr_proto_abort(f) != QP_OK || s->state == QS_WAITING)
+		if (qmgr_proto_abort(f) != QP_OK || s->state == QS_WAITING ||
+		    s->state == QS_SYNCING)
 			break;
 		/* An ABORT with nothing in progress is harmless: a session
 		 * may send one after a refused BEGIN. */
@@ -546,9 +561,9 @@ qmgr_session_log_queued(const struct qmgr_session *s)
 	    s->msg.qid, s->client, s->msg.sender, s->bytes, s->nrcpt);
 }
 
-/* After the group commit: answer every session waiting for it. */
+/* The group commit failed: every session waiting for it is refused. */
 void
-qmgr_session_commit_done(int ok)
+qmgr_session_commit_failed(void)
 {
 	struct qmgr_session *s, *next;
 
@@ -557,22 +572,62 @@ qmgr_session_commit_done(int ok)
 		if (s->state != QS_WAITING)
 			continue;
 		s->state = QS_IDLE;
-		qmgr->nwaiting--;
+		s->msg.rowid = 0;
+		log_warn("id=%s client=%s status=refused (451 4.3.0 commit failed)",
+		    s->msg.qid, s->client);
+		if (qmgr_session_fail(s, s->reqid, 451, "4.3.0",
+		    "Queue file write error, try again later") == -1)
+			qmgr_session_kill(s);
+	}
+	qmgr->nwaiting = 0;
+}
+
+/* Group commit gen succeeded: its sessions wait for the WAL's sync. */
+void
+qmgr_session_committed(uint64_t gen)
+{
+	struct qmgr_session *s;
+
+	TAILQ_FOREACH(s, &qmgr->sessions, entry) {
+		if (s->state != QS_WAITING)
+			continue;
+		s->state = QS_SYNCING;
+		s->commit_gen = gen;
+	}
+	qmgr->nwaiting = 0;
+}
+
+/*
+ * The commits up to gen are on disk (ok), or their sync failed: answer
+ * their sessions.  After a failed sync the messages stay queued, since
+ * SQLite committed them; refusing them with 451 may cause a duplicate,
+ * saying 250 could cost a message.
+ */
+void
+qmgr_session_synced(uint64_t gen, int ok)
+{
+	struct qmgr_session *s, *next;
+
+	for (s = TAILQ_FIRST(&qmgr->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->state != QS_SYNCING || s->commit_gen > gen)
+			continue;
+		s->state = QS_IDLE;
+		s->msg.rowid = 0;
+		qmgr->sched_dirty = 1;
 		if (ok) {
 			qmgr_session_log_queued(s);
-			qmgr->sched_dirty = 1;
 			if (qmgr_session_send_qid(s, IPC_Q2S_COMMIT_OK, s->reqid) == -1)
 				qmgr_session_kill(s);
 		} else {
-			log_warn("id=%s client=%s status=refused (451 4.3.0 commit failed)",
+			log_warn("id=%s client=%s status=refused (451 4.3.0 the queue's "
+			    "sync failed; the message may still be delivered)",
 			    s->msg.qid, s->client);
 			if (qmgr_session_fail(s, s->reqid, 451, "4.3.0",
 			    "Queue file write error, try again later") == -1)
 				qmgr_session_kill(s);
 		}
-		s->msg.rowid = 0;
 	}
-	qmgr->nwaiting = 0;
 }
 
 /*
@@ -585,7 +640,7 @@ qmgr_session_db_lost(void)
 {
 	struct qmgr_session *s;
 
-	qmgr_session_commit_done(0);
+	qmgr_session_commit_failed();
 	TAILQ_FOREACH(s, &qmgr->sessions, entry) {
 		if (s->state != QS_RECEIVING)
 			continue;

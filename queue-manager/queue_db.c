@@ -8,11 +8,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -413,6 +415,7 @@ struct queue_db {
 	int64_t		 sp_count[QCOUNT_N];	/* count[] when the savepoint began */
 	uint32_t	 id_counter;
 	int		 wal_frames;	/* frames in the WAL after the last commit */
+	int		 wal_fd;	/* queue_db_defer_sync(): the WAL, or -1 */
 	long long	 page_size;
 	char		 err[256];
 };
@@ -862,12 +865,49 @@ queue_db_checkpoint(struct queue_db *db, int *frames)
 	return 0;
 }
 
+int
+queue_db_defer_sync(struct queue_db *db)
+{
+	const char *name = sqlite3_db_filename(db->h, "main");
+	char path[4096];
+	struct stat st;
+	int fd;
+
+	if (db->wal_fd != -1)
+		return db->wal_fd;
+	if (name == NULL || name[0] == '\0' ||
+	    (size_t)snprintf(path, sizeof(path), "%s-wal", name) >= sizeof(path)) {
+		snprintf(db->err, sizeof(db->err), "no path for the WAL");
+		return -1;
+	}
+	/* SQLite opened (or created) the WAL with the database; in exclusive
+	 * locking mode it keeps that file, truncating it at most, until the
+	 * connection closes. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(db->err, sizeof(db->err), "opening the WAL: %s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(db->err, sizeof(db->err), "the WAL is not a regular file");
+		close(fd);
+		return -1;
+	}
+	if (queue_db_exec(db, "PRAGMA synchronous = NORMAL", "synchronous") == -1) {
+		close(fd);
+		return -1;
+	}
+	db->wal_fd = fd;
+	return fd;
+}
+
 /* Open, set the PRAGMAs, migrate, prepare every statement. */
 struct queue_db *
 queue_db_open(const char *path, char *err, size_t errlen)
 {
 	struct queue_db *db = xcalloc(1, sizeof(*db));
 	int rc;
+
+	db->wal_fd = -1;
 	rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -897,6 +937,12 @@ queue_db_close(struct queue_db *db)
 
 	if (db == NULL)
 		return;
+	/* The last commit waits for the disk again, and so does the close's
+	 * checkpoint, whatever queue_db_defer_sync() changed. */
+	if (db->wal_fd != -1) {
+		(void)sqlite3_exec(db->h, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+		close(db->wal_fd);
+	}
 	if (db->h != NULL && db->st[ST_COMMIT] != NULL)
 		(void)queue_db_commit(db);
 	for (i = 0; i < ST_COUNT; i++)

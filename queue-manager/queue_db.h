@@ -108,6 +108,15 @@ struct queue_recovery {
 struct queue_db *queue_db_open(const char *path, char *err, size_t errlen);
 /* Commit what is pending, then close. */
 void	queue_db_close(struct queue_db *db);
+/*
+ * From now on a COMMIT writes the WAL without waiting for the disk
+ * (synchronous=NORMAL): the caller makes it durable by an fdatasync of
+ * the returned descriptor (the WAL, opened a second time) and treats no
+ * commit as on disk before such a sync, begun after the commit returned,
+ * has succeeded.  Checkpoints and the close still sync as with FULL.
+ * -1 (and synchronous stays FULL) if the WAL cannot be opened.
+ */
+int	queue_db_defer_sync(struct queue_db *db);
 const char *queue_db_errmsg(const struct queue_db *db);
 
 /*

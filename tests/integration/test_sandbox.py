@@ -636,6 +636,8 @@ def test_proc_privileges_and_descriptors(ctx):
                     qkinds.append(t[len(str(run)) + 1:])
                 elif t == "anon_inode:[eventpoll]":
                     qkinds.append("epoll")
+                elif t == "anon_inode:[eventfd]":
+                    qkinds.append("eventfd")
                 elif t.startswith("pipe:"):
                     pipes[t] = pipes.get(t, 0) + 1
                 elif seqpacket(t) and peer_holder(t) in sessions:
@@ -647,8 +649,11 @@ def test_proc_privileges_and_descriptors(ctx):
             # libevent's wake-up pipe: both ends of one pipe.
             if list(pipes.values()) != [2]:
                 problems.append(f"{where}: pipes {pipes}, want both ends of one")
+            # The WAL twice: SQLite's descriptor and the one whose
+            # fdatasync goes through native AIO, which signals the eventfd.
             want = sorted(["config", "moatd channel", "control.sock", "queue", "queue/queue.db",
-                           "queue/queue.db-wal", "epoll"] + ["session channel"] * len(sessions)
+                           "queue/queue.db-wal", "queue/queue.db-wal", "eventfd", "epoll"]
+                          + ["session channel"] * len(sessions)
                           + ["agent channel"] * len(agents))
             if sorted(qkinds) != want:
                 problems.append(f"{where}: descriptors {sorted(qkinds)}, want {want}")

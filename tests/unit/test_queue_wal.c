@@ -8,7 +8,8 @@
  * WAL is written from its start again after a checkpoint, a new file
  * gets the queue's page size while an existing one keeps its own, and
  * queue_db_rcpt_update_from() counts exactly what queue_db_rcpt_update()
- * counts.
+ * counts; queue_db_defer_sync() takes the fsync out of COMMIT and hands
+ * out the WAL, and wal_sync.c runs that fsync through native AIO.
  */
 #include "config.h"
 
@@ -19,12 +20,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <errno.h>
+#include <poll.h>
+#include <sys/wait.h>
+
+#include <seccomp.h>
 #include <sqlite3.h>
 
 #include "t.h"
 #include "t_queue.h"
 #include "util/buf.h"
 #include "queue-manager/queue_db.h"
+#include "queue-manager/wal_sync.h"
 
 #define CHUNK	65536
 
@@ -321,6 +328,132 @@ test_update_from(void)
 	queue_db_close(db);
 }
 
+/*
+ * In a child whose fsync and fdatasync fail with EIO: a message and its
+ * COMMIT, after queue_db_defer_sync() when defer is set.  The child's
+ * exit status: 0 committed, 1 the commit failed, 2 set-up failed.
+ */
+static int
+commit_without_fsync(int defer)
+{
+	scmp_filter_ctx ctx;
+	struct queue_db *db;
+	char err[256];
+	pid_t pid;
+	int st, r;
+
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		if ((db = queue_db_open(path, err, sizeof(err))) == NULL ||
+		    (defer && queue_db_defer_sync(db) == -1))
+			_exit(2);
+		if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL ||
+		    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EIO), SCMP_SYS(fsync), 0) != 0 ||
+		    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EIO), SCMP_SYS(fdatasync), 0) != 0 ||
+		    seccomp_load(ctx) != 0)
+			_exit(2);
+		if (add_message(db, 1, 'd') == -1)
+			_exit(2);
+		r = queue_db_commit(db);
+		_exit(r == 0 ? 0 : 1);	/* no close: it would sync */
+	}
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* queue_db_defer_sync(): COMMIT stops waiting for the disk, the returned
+ * descriptor is the WAL, and the close syncs again. */
+static void
+test_defer_sync(void)
+{
+	struct queue_db *db;
+	struct stat a, b;
+	char err[256];
+	int fd, fd2;
+
+	remove_files();
+	T_OK((db = queue_db_open(path, err, sizeof(err))) != NULL, "open: %s", err);
+	if (db == NULL)
+		return;
+	fd = queue_db_defer_sync(db);
+	T_OK(fd >= 0, "defer_sync: %s", fd >= 0 ? "" : queue_db_errmsg(db));
+	fd2 = queue_db_defer_sync(db);
+	T_OK(fd2 == fd, "defer_sync twice: the same descriptor (%d, %d)", fd, fd2);
+	T_OK(fd >= 0 && fstat(fd, &a) == 0 && stat(walpath, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+	    "defer_sync: the descriptor is the WAL SQLite writes");
+	T_OK(add_message(db, 2, 'w') > 0 && queue_db_commit(db) == 0,
+	    "deferred: a message committed");
+	T_OK(fd >= 0 && fdatasync(fd) == 0, "deferred: the WAL's fdatasync");
+	queue_db_close(db);
+	T_OK(access(walpath, F_OK) == -1, "deferred: the close checkpointed and removed the WAL");
+	T_OK((db = queue_db_open(path, err, sizeof(err))) != NULL, "reopen: %s", err);
+	if (db != NULL) {
+		T_OK(chunk_ok(db, 1, 0, 'w') && chunk_ok(db, 1, 1, 'w'),
+		    "deferred: the message is there after the close");
+		queue_db_close(db);
+	}
+
+	/* The proof that COMMIT no longer syncs, and that it did before. */
+	remove_files();
+	T_OK(commit_without_fsync(0) == 1,
+	    "synchronous=FULL: a COMMIT whose fdatasync fails fails");
+	remove_files();
+	T_OK(commit_without_fsync(1) == 0,
+	    "after defer_sync: a COMMIT makes no fsync (the caller does)");
+	remove_files();
+}
+
+/* wal_sync: an fdatasync through native AIO, its eventfd, its errors. */
+static void
+test_wal_sync(void)
+{
+	struct wal_sync *ws;
+	struct pollfd pfd;
+	char err[256], tmp[] = "/tmp/moat-walsync-XXXXXX";
+	int fd, r = -1, result = -1, p[2];
+
+	/* Debian's kernels have it; where it is missing the queue-manager
+	 * lets COMMIT sync, and this test says why it could not run. */
+	ws = wal_sync_new(err, sizeof(err));
+	T_OK(ws != NULL, "wal_sync_new: %s", ws != NULL ? "native AIO" : err);
+	if (ws == NULL)
+		return;
+	T_OK((fd = mkstemp(tmp)) >= 0 && write(fd, "x", 1) == 1, "a file to sync");
+	T_OK(!wal_sync_busy(ws), "wal_sync: idle at start");
+	T_OK(wal_sync_reap(ws, &result) == -1 && errno == EINVAL,
+	    "wal_sync: nothing to reap before a start");
+	T_OK(wal_sync_start(ws, fd) == 0 && wal_sync_busy(ws), "wal_sync: started");
+	T_OK(wal_sync_start(ws, fd) == -1 && errno == EBUSY,
+	    "wal_sync: a second start while one runs is refused");
+	pfd.fd = wal_sync_fd(ws);
+	pfd.events = POLLIN;
+	T_OK(poll(&pfd, 1, 10000) == 1, "wal_sync: the eventfd becomes readable");
+	r = wal_sync_reap(ws, &result);
+	T_OK(r == 1 && result == 0,
+	    "wal_sync: reaped, fdatasync succeeded (r=%d result=%d)", r, result);
+	T_OK(!wal_sync_busy(ws), "wal_sync: idle after the reap");
+	/* Once more, so the eventfd was emptied and signals again. */
+	T_OK(wal_sync_start(ws, fd) == 0 && poll(&pfd, 1, 10000) == 1 &&
+	    wal_sync_reap(ws, &result) == 1 && result == 0, "wal_sync: a second sync");
+	/* Descriptors that cannot be synced: refused at the start. */
+	T_OK(pipe(p) == 0, "a pipe");
+	T_OK(wal_sync_start(ws, p[0]) == -1 && errno == EINVAL && !wal_sync_busy(ws),
+	    "wal_sync: a pipe is refused (EINVAL), nothing in flight");
+	close(p[0]);
+	close(p[1]);
+	T_OK(wal_sync_start(ws, 1000) == -1 && errno == EBADF && !wal_sync_busy(ws),
+	    "wal_sync: a closed descriptor is refused (EBADF)");
+	/* Freed while a sync runs: it waits for it. */
+	T_OK(wal_sync_start(ws, fd) == 0, "wal_sync: started before the free");
+	wal_sync_free(ws);
+	close(fd);
+	unlink(tmp);
+}
+
 int
 main(void)
 {
@@ -328,6 +461,8 @@ main(void)
 	test_checkpoint();
 	test_old_page_size();
 	test_update_from();
+	test_defer_sync();
+	test_wal_sync();
 	remove_files();
 	rmdir(dir);
 	return t_done();
