@@ -3,7 +3,8 @@
  *
  * One file, queue.db, in the queue-manager's working directory, opened by
  * this process alone (locking_mode=EXCLUSIVE), in WAL mode with
- * synchronous=FULL.  The schema is versioned with PRAGMA user_version and
+ * synchronous=FULL, or NORMAL once queue_db_defer_sync() hands the WAL's
+ * fdatasync to the caller.  The schema is versioned with PRAGMA user_version and
  * migrates itself on open.  Every statement is prepared once, at open.
  *
  * Writes go into one long transaction that the caller opens lazily (any
