@@ -149,15 +149,28 @@ qmgr_db_trouble(const char *what, int force_lost)
  */
 static void qmgr_sync_start(void);
 
+/*
+ * A failed fdatasync ends the queue-manager.  Linux may have dropped the
+ * pages it could not write, and a later sync that succeeds would not
+ * bring them back: no 250 may rest on this process's view of the WAL any
+ * more.  The sessions waiting for the sync are refused first; moatd
+ * starts a new queue-manager, which recovers from what the file holds.
+ */
+static void
+qmgr_sync_failed(uint64_t gen, int err)
+{
+	qmgr_session_synced(gen, 0);
+	log_fatal("queue database: fdatasync of the WAL failed: %s; stopping, so "
+	    "that the queue is read again from the disk", strerror(err));
+}
+
 static void
 qmgr_synced(uint64_t gen, int err)
 {
 	if (err != 0)
-		log_warn("queue database: fdatasync of the WAL failed: %s; the "
-		    "sessions waiting for it are refused", strerror(err));
-	else
-		qmgr->synced_gen = gen;
-	qmgr_session_synced(gen, err == 0);
+		qmgr_sync_failed(gen, err);
+	qmgr->synced_gen = gen;
+	qmgr_session_synced(gen, 1);
 	if (qmgr->commit_gen > gen)
 		qmgr_sync_start();
 }
@@ -207,15 +220,14 @@ qmgr_sync_event(int fd, short ev, void *arg)
 }
 
 /*
- * What is committed is on disk when this returns 0 (-1 with errno): for
- * a caller that must not answer before, outside the sessions' path.
+ * What is committed is on disk when this returns: for a caller that must
+ * not answer before, outside the sessions' path.
  */
-int
+void
 qmgr_sync_wait(void)
 {
-	if (qmgr->ws == NULL)
-		return 0;	/* COMMIT synced */
-	return fdatasync(qmgr->wal_fd);
+	if (qmgr->ws != NULL && fdatasync(qmgr->wal_fd) == -1)
+		qmgr_sync_failed(qmgr->commit_gen, errno);
 }
 
 /* Everything committed reaches the disk before the queue-manager exits. */

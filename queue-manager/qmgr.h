@@ -229,7 +229,7 @@ int64_t	qmgr_now_us(void);
 int64_t	qmgr_now(void);
 void	qmgr_db_trouble(const char *what, int force_lost);
 void	qmgr_touch(void);
-int	qmgr_sync_wait(void);
+void	qmgr_sync_wait(void);
 int	qmgr_set_nonblock(int fd);
 void	qmgr_reply_text(uint32_t code, const char *enh, const char *text,
 	    char *dst, size_t dstsz);

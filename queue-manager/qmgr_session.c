@@ -599,9 +599,9 @@ qmgr_session_committed(uint64_t gen)
 
 /*
  * The commits up to gen are on disk (ok), or their sync failed: answer
- * their sessions.  After a failed sync the messages stay queued, since
- * SQLite committed them; refusing them with 451 may cause a duplicate,
- * saying 250 could cost a message.
+ * their sessions.  After a failed sync the messages stay committed (the
+ * queue-manager then exits and recovers from the file); refusing them
+ * with 451 may cause a duplicate, saying 250 could cost a message.
  */
 void
 qmgr_session_synced(uint64_t gen, int ok)

@@ -10,19 +10,22 @@ nothing.  So `kill -9` of this process is a power cut: what was not synced
 is gone, and BACKING holds exactly what the disk would hold after it.
 Each sync takes SYNC_SECONDS (default 0) before it confirms, as a slow
 disk's flush would, which widens the moments at which a cut finds data
-written but not yet confirmed.
+written but not yet confirmed.  While a file BACKING.fail-syncs exists,
+every sync fails with EIO (a disk that cannot write).
 
 Single-threaded (`-s`), mounted with allow_other and default_permissions
 so the kernel checks modes for the unprivileged processes that use it.
 Used by test_powercut.py; it needs python3-fusepy (and libfuse2).
 """
+import errno
 import os
 import sys
 import time
 
-from fusepy import FUSE, Operations, fuse_get_context
+from fusepy import FUSE, FuseOSError, Operations, fuse_get_context
 
 SIDE = ".crashfs-sync"          # a sync in progress (see fsync)
+FAIL = ".fail-syncs"            # BACKING + FAIL exists: every sync fails with EIO
 
 
 class CrashFS(Operations):
@@ -124,6 +127,8 @@ class CrashFS(Operations):
         # the new content goes to a side file that replaces the old one.
         if self.sync_seconds > 0:
             time.sleep(self.sync_seconds)
+        if os.path.exists(self.root + FAIL):
+            raise FuseOSError(errno.EIO)
         d = self.data.get(path)
         if d is not None:
             p = self._p(path)

@@ -1,4 +1,4 @@
-"""Invariant 1 across a power cut: every message answered 250 is on disk.
+"""Invariant 1 across a power cut, and a disk that cannot sync.
 
 The queue directory is a crashfs mount (crashfs.py): file contents reach
 the backing directory only when fsync or fdatasync says so. Clients send
@@ -9,6 +9,11 @@ it. Every queue id a client was told must be in the queue: the
 queue-manager may answer a session only after the WAL's fdatasync covering
 its commit has returned (docs/queue.md), and nothing else makes data
 durable here.
+
+test_sync_failure_refuses_and_restarts makes every sync fail with EIO
+(crashfs's fail flag): the message in progress must not get a 250, the
+queue-manager must stop, and after moatd restarted it mail is accepted
+again and the queue still holds the message from before.
 """
 import os
 import re
@@ -35,6 +40,28 @@ def _need_fuse():
         raise Skip("python3-fusepy is not installed (bootstrap installs it)")
 
 
+def _mount(ctx, moat, name, sync_seconds):
+    """moat's queue directory as a crashfs mount over ctx.dir/name."""
+    qdir = moat.run_dir / "queue"
+    qdir.mkdir(parents=True)
+    disk = ctx.dir / name
+    disk.mkdir()
+    log = ctx.dir / f"crashfs-{name}.log"
+    with open(log, "wb") as f:
+        fs = subprocess.Popen([PYTHON, str(CRASHFS), str(disk), str(qdir), str(sync_seconds)],
+                              stdin=subprocess.DEVNULL, stdout=f, stderr=f)
+
+    def unmount():
+        if fs.poll() is None:
+            fs.kill()
+            fs.wait()
+        subprocess.run(["umount", "-l", str(qdir)], capture_output=True)
+    ctx.add_cleanup(unmount)
+    wait_until(lambda: os.path.ismount(qdir) or fs.poll() is not None, 10, "crashfs to mount")
+    assert fs.poll() is None, f"crashfs exited: {log.read_text()}"
+    return qdir, disk, fs
+
+
 def _client(moat, k, acked, lock, stop):
     n = 0
     while not stop.is_set():
@@ -53,23 +80,8 @@ def _one_cut(ctx, n):
     # Nothing listens on the relay port: deliveries defer, mail stays queued.
     moat = ctx.moat(name=f"moat{n}", relay_host=f"[{h.LOOPBACK}]:{h.free_port()}",
                     start=False)
-    qdir = moat.run_dir / "queue"
-    qdir.mkdir(parents=True)
-    disk = ctx.dir / f"disk{n}"
-    disk.mkdir()
-    fs_log = open(ctx.dir / f"crashfs{n}.log", "wb")
     # Syncs of 20 ms: a cut then often falls between a write and its sync.
-    fs = subprocess.Popen([PYTHON, str(CRASHFS), str(disk), str(qdir), "0.02"],
-                          stdin=subprocess.DEVNULL, stdout=fs_log, stderr=fs_log)
-
-    def unmount():
-        if fs.poll() is None:
-            fs.kill()
-            fs.wait()
-        subprocess.run(["umount", "-l", str(qdir)], capture_output=True)
-    ctx.add_cleanup(unmount)
-    wait_until(lambda: os.path.ismount(qdir) or fs.poll() is not None, 10, "crashfs to mount")
-    assert fs.poll() is None, f"crashfs exited: {(ctx.dir / f'crashfs{n}.log').read_text()}"
+    qdir, disk, fs = _mount(ctx, moat, f"disk{n}", 0.02)
     moat.start(timeout=30)
 
     acked, lock, stop = [], threading.Lock(), threading.Event()
@@ -127,3 +139,62 @@ def test_power_cut_keeps_every_250(ctx):
 
 
 test_power_cut_keeps_every_250.timeout = 240
+
+
+def _end_of_data(moat, subject):
+    """One transaction; the reply code to the end of data (0: cut off)."""
+    try:
+        s = moat.smtp()
+    except (OSError, AssertionError) as e:     # 421 while the queue-manager restarts
+        return 0, str(e)
+    try:
+        s.ehlo("client.test")
+        s.mail("sync@company.org")
+        s.rcpt("rcpt@company.com")
+        code, text = s.data(make_message([("Subject", subject)], ["sync failure test"]))
+        return code, text.decode(errors="replace")
+    except (smtplib.SMTPException, OSError) as e:
+        return getattr(e, "smtp_code", 0), str(e)
+    finally:
+        try:
+            s.close()
+        except OSError:
+            pass
+
+
+def test_sync_failure_refuses_and_restarts(ctx):
+    """A failed fdatasync of the WAL: 451, the queue-manager starts afresh, nothing lost."""
+    _need_fuse()
+    moat = ctx.moat(relay_host=f"[{h.LOOPBACK}]:{h.free_port()}", start=False)
+    qdir, disk, fs = _mount(ctx, moat, "disk", 0)
+    moat.start(timeout=30)
+    first = moat.send("sync@company.org", ["rcpt@company.com"],
+                      make_message([("Subject", "before")], ["before the failure"]))
+
+    fail = Path(str(disk) + ".fail-syncs")
+    fail.touch()
+    code, text = _end_of_data(moat, "during")
+    assert code != 250, f"a message was answered 250 while every sync failed: {text}"
+    assert code == 0 or 400 <= code < 500, f"during the failure: {code} {text}"
+    moat.wait_log(r"queue-manager\[\d+\]: fatal: queue database: fdatasync of the WAL "
+                  r"failed: Input/output error", what="the queue-manager to stop on EIO")
+    fail.unlink()
+
+    # moatd starts a new queue-manager; mail is accepted again.
+    got = []
+
+    def accepted():
+        c, t = _end_of_data(moat, "after")
+        m = h.QID_RE.search(t) if c == 250 else None
+        if m:
+            got.append(m.group(1) if m.groups() else m.group(0))
+        return bool(m)
+    wait_until(accepted, 30, "mail to be accepted again after the failure")
+    queued = moat.queue_ids()
+    assert first in queued and got[0] in queued, \
+        f"queue after the failure: {sorted(queued)}, want {first} and {got[0]}"
+    ctx.note(f"before: {first} 250; during: {code} {text.strip()[:60]}; after: {got[0]} 250; "
+             f"both queued")
+
+
+test_sync_failure_refuses_and_restarts.timeout = 120
