@@ -143,10 +143,6 @@ qmgr_db_trouble(const char *what, int force_lost)
 		qmgr_db_lost();
 }
 
-/*
- * The commits up to gen are on disk (err 0) or their sync failed: answer
- * their sessions, and start the next sync if commits came meanwhile.
- */
 static void qmgr_sync_start(void);
 
 /*
@@ -164,6 +160,10 @@ qmgr_sync_failed(uint64_t gen, int err)
 	    "that the queue is read again from the disk", strerror(err));
 }
 
+/*
+ * The commits up to gen are on disk (err 0) or their sync failed: answer
+ * their sessions, and start the next sync if commits came meanwhile.
+ */
 static void
 qmgr_synced(uint64_t gen, int err)
 {
