@@ -234,7 +234,11 @@ def test_reload_reroutes_queued_mail(ctx):
     changes the route, without waiting for a restart."""
     refuser = counting_sink(ctx, delay=0, rcpt_reply=b"451 4.3.0 try later")
     taker = counting_sink(ctx, delay=0)
-    moat = ctx.moat(relay_host=f"[{LOOPBACK}]:{refuser.port}")
+    # A back-off longer than the test: only `moatctl retry` makes the
+    # message due again (with the harness's 1 s it could come due by
+    # itself, be delivered, and leave retry nothing to find).
+    moat = ctx.moat(relay_host=f"[{LOOPBACK}]:{refuser.port}",
+                    minimal_backoff_time="300s", maximal_backoff_time="600s")
     qid = moat.send("bob@company.org", ["alice@company.com", "carol@company.net"],
                     make_message([("Subject", "reroute")], ["moved by a reload"]))
     moat.wait_log(rf"id={qid} to=<carol@company.net> .*status=deferred",

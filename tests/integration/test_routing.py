@@ -289,7 +289,10 @@ def test_servfail_deferred_then_delivered(ctx):
     port = free_port_on("127.0.0.6")
     mx = Downstream(ctx, "127.0.0.6", port)
     dns = start_dns(ctx, {"broken.test": "SERVFAIL"})
-    moat = routed_moat(ctx, dns, port)
+    # Only `moatctl retry` makes it due again: with the harness's 1 s
+    # back-off it could be delivered first and leave retry nothing to find.
+    moat = routed_moat(ctx, dns, port, minimal_backoff_time="300s",
+                       maximal_backoff_time="600s")
     qid = moat.send("sender@company.org", ["bob@broken.test"], message("servfail"))
     moat.wait_log(rf"id={qid} to=<bob@broken\.test> relay=none dsn=4\.4\.3 status=deferred",
                   what="a deferral for the SERVFAIL")
