@@ -427,16 +427,23 @@ qmgr_session_data(struct qmgr_session *s, const struct ipc_frame *f)
 	return 0;
 }
 
+/* Log why the message was refused, then answer its COMMIT with 451. */
+static void
+qmgr_session_refuse_451(struct qmgr_session *s, uint32_t reqid, const char *why)
+{
+	log_warn("id=%s client=%s status=refused (451 4.3.0 %s)", s->msg.qid,
+	    s->client, why);
+	if (qmgr_session_fail(s, reqid, 451, "4.3.0",
+	    "Queue file write error, try again later") == -1)
+		qmgr_session_kill(s);
+}
+
 /* A message that could not be stored whole: 451 at its COMMIT. */
 static void
 qmgr_session_refuse_commit(struct qmgr_session *s, uint32_t reqid)
 {
-	log_warn("id=%s client=%s status=refused (451 4.3.0 queue write error)",
-	    s->msg.qid, s->client);
-	qmgr_session_drop_msg(s);
-	if (qmgr_session_fail(s, reqid, 451, "4.3.0",
-	    "Queue file write error, try again later") == -1)
-		qmgr_session_kill(s);
+	qmgr_session_drop_msg(s);	/* keeps s->msg.qid for the log */
+	qmgr_session_refuse_451(s, reqid, "queue write error");
 }
 
 /*
@@ -573,11 +580,7 @@ qmgr_session_commit_failed(void)
 			continue;
 		s->state = QS_IDLE;
 		s->msg.rowid = 0;
-		log_warn("id=%s client=%s status=refused (451 4.3.0 commit failed)",
-		    s->msg.qid, s->client);
-		if (qmgr_session_fail(s, s->reqid, 451, "4.3.0",
-		    "Queue file write error, try again later") == -1)
-			qmgr_session_kill(s);
+		qmgr_session_refuse_451(s, s->reqid, "commit failed");
 	}
 	qmgr->nwaiting = 0;
 }
@@ -619,14 +622,9 @@ qmgr_session_synced(uint64_t gen, int ok)
 			qmgr_session_log_queued(s);
 			if (qmgr_session_send_qid(s, IPC_Q2S_COMMIT_OK, s->reqid) == -1)
 				qmgr_session_kill(s);
-		} else {
-			log_warn("id=%s client=%s status=refused (451 4.3.0 the queue's "
-			    "sync failed; the message may still be delivered)",
-			    s->msg.qid, s->client);
-			if (qmgr_session_fail(s, s->reqid, 451, "4.3.0",
-			    "Queue file write error, try again later") == -1)
-				qmgr_session_kill(s);
-		}
+		} else
+			qmgr_session_refuse_451(s, s->reqid, "the queue's sync "
+			    "failed; the message may still be delivered");
 	}
 }
 
