@@ -198,3 +198,37 @@ def test_sync_failure_refuses_and_restarts(ctx):
 
 
 test_sync_failure_refuses_and_restarts.timeout = 120
+
+
+def test_session_killed_while_syncing(ctx):
+    """A session that dies between its commit and the sync: the message stays."""
+    _need_fuse()
+    moat = ctx.moat(relay_host=f"[{h.LOOPBACK}]:{h.free_port()}", start=False)
+    _mount(ctx, moat, "disk", 1.0)          # each sync takes 1 s
+    moat.start(timeout=60)
+    c = h.RawClient(moat.port, timeout=60)  # the file system waits during syncs
+    ctx.add_cleanup(c.close)
+    assert c.reply()[0] == 220
+    c.send("EHLO client.test\r\n")
+    assert c.reply()[0] == 250
+    session = moat.wait_role("session").pid
+    for cmd, want in (("MAIL FROM:<gone@company.org>", 250), ("RCPT TO:<r@company.com>", 250),
+                      ("DATA", 354)):
+        c.send(cmd + "\r\n")
+        code, texts = c.reply()
+        assert code == want, f"{cmd}: {code} {texts}"
+    before = len(moat.log())
+    c.send("Subject: gone\r\n\r\nthe session dies before its 250\r\n.\r\n")
+    # Committed, waiting for the slow sync: the session is killed now.
+    wait_until(lambda: "event=commit waiting=1" in moat.log()[before:], 30, "the group commit")
+    h.kill_quietly(session, signal.SIGKILL)
+    rx = re.compile(r"id=([0-9A-F]{16}) client=\S+ status=queued \(the session went away "
+                    r"before its 250\)")
+    line = wait_until(lambda: rx.search(moat.log()[before:]), 30,
+                      "the message kept after its session died")
+    qid = line.group(1)
+    wait_until(lambda: qid in moat.queue_ids(), 30, f"{qid} in the queue")
+    ctx.note(f"{qid}: committed, its session killed before the sync returned; kept queued")
+
+
+test_session_killed_while_syncing.timeout = 120
